@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ksmctl: start, stop, show or unmerge the kernel's KSM; the command line and messages around ksmctl-ops. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+
+#include "ksm-sysfs.h"
+#include "ksmctl-ops.h"
+#include "meminfo.h"
+#include "paths.h"
+#include "util.h"
+
+/* Exit statuses, documented in ksmctl(8). */
+enum {
+        EXIT_OK = 0,
+        EXIT_FAILED = 1,  /* a usage error or a failure, as the original used 1 for both */
+        EXIT_REFUSED = 2, /* unmerge refused for lack of memory; nothing was changed */
+};
+
+typedef enum Verb {
+        VERB_START,
+        VERB_STOP,
+        VERB_STATUS,
+        VERB_UNMERGE,
+} Verb;
+
+static const char *const verbs[] = {
+        [VERB_START] = "start",
+        [VERB_STOP] = "stop",
+        [VERB_STATUS] = "status",
+        [VERB_UNMERGE] = "unmerge",
+};
+
+typedef struct Args {
+        Verb verb;
+        const char *ksm_dir;
+        const char *proc_dir;
+        bool force;
+        bool json;
+        bool verbose;
+} Args;
+
+#define USAGE_LINE "Usage: %s [OPTIONS] {start|stop|status|unmerge}\n"
+
+static _printf_(1, 2) void log_error(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "%s: ", program_invocation_short_name);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static _printf_(2, 3) void log_debug(const Args *a, const char *fmt, ...) {
+        va_list ap;
+
+        if (!a->verbose)
+                return;
+        fprintf(stderr, "%s: ", program_invocation_short_name);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+/* The usage line comes first, so scripts and people see at once what went wrong; then the reason. */
+static _printf_(1, 2) int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, USAGE_LINE, program_invocation_short_name);
+        fprintf(stderr, "%s: ", program_invocation_short_name);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry '%s --help' for more information.\n", program_invocation_short_name);
+        return -EINVAL;
+}
+
+static void help(void) {
+        /* clang-format off */
+        printf(USAGE_LINE
+               "\n"
+               "Control the kernel's samepage merging (KSM) through " KSM_SYSFS_DIR ".\n"
+               "\n"
+               "Commands:\n"
+               "  start            Let ksmd merge pages (write 1 to run); on kernels before 2.6.33\n"
+               "                   first limit the kernel pages KSM may use to KSM_MAX_KERNEL_PAGES\n"
+               "  stop             Stop ksmd (write 0 to run); merged pages stay merged\n"
+               "  status           Show whether ksmd runs, how fast it scans and what it saves\n"
+               "  unmerge          Unmerge every merged page and stop ksmd (write 2 to run); refused\n"
+               "                   when less memory is available than the unmerged copies need\n"
+               "\n"
+               "Options:\n"
+               "  -d, --ksm-dir=DIR  Use DIR instead of " KSM_SYSFS_DIR "\n"
+               "      --proc=DIR     Read meminfo from DIR instead of " PROC_DIR " (unmerge)\n"
+               "  -f, --force        Unmerge even when memory looks short (unmerge)\n"
+               "      --json         Print the status as one JSON object (status)\n"
+               "  -v, --verbose      Say what is done, on standard error\n"
+               "  -h, --help         Show this help and exit\n"
+               "  -V, --version      Show the version and exit\n"
+               "\n"
+               "Environment:\n"
+               "  KSM_MAX_KERNEL_PAGES  Limit for start where the kernel has max_kernel_pages\n"
+               "                        (before Linux 2.6.33), in pages, 0 for unlimited: a number\n"
+               "                        as C's strtoll(s, &end, 0) reads it (0x10 = 16, 010 = 8).\n"
+               "                        Unset, empty, negative or not wholly a number: half of\n"
+               "                        physical memory\n"
+               "\n"
+               "Exit status: 0 success, 1 usage error or failure, 2 unmerge refused for lack of memory.\n"
+               "See ksmctl(8).\n",
+               program_invocation_short_name);
+        /* clang-format on */
+}
+
+/* Returns 1 when the program should go on, 0 when it is done (help, version), -EINVAL on a usage error. */
+static int parse_args(int argc, char *argv[], Args *a) {
+        enum {
+                ARG_PROC = 0x100,
+                ARG_JSON,
+        };
+        /* clang-format off */
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { "ksm-dir", required_argument, NULL, 'd' },
+                { "proc", required_argument, NULL, ARG_PROC },
+                { "force", no_argument, NULL, 'f' },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "verbose", no_argument, NULL, 'v' },
+                {},
+        };
+        /* clang-format on */
+        const char *verb;
+        size_t i;
+        int c;
+
+        opterr = 0; /* our own messages, after the usage line */
+        while ((c = getopt_long(argc, argv, ":hVd:fv", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("%s %s\n", program_invocation_short_name, PACKAGE_VERSION);
+                        return 0;
+                case 'd':
+                        a->ksm_dir = optarg;
+                        break;
+                case ARG_PROC:
+                        a->proc_dir = optarg;
+                        break;
+                case 'f':
+                        a->force = true;
+                        break;
+                case ARG_JSON:
+                        a->json = true;
+                        break;
+                case 'v':
+                        a->verbose = true;
+                        break;
+                case ':':
+                        return usage_error("option '%s' needs an argument", argv[optind - 1]);
+                default:
+                        if (strncmp(argv[optind - 1], "--", 2) == 0 && strchr(argv[optind - 1], '='))
+                                return usage_error("option '%.*s' takes no argument",
+                                                   (int) strcspn(argv[optind - 1], "="), argv[optind - 1]);
+                        if (strncmp(argv[optind - 1], "--", 2) == 0 || optopt <= 0 || optopt >= 0x100)
+                                return usage_error("unknown option '%s'", argv[optind - 1]);
+                        return usage_error("unknown option '-%c'", optopt);
+                }
+        }
+
+        if (optind >= argc)
+                return usage_error("no command given");
+        if (argc - optind > 1)
+                return usage_error("unexpected argument '%s'", argv[optind + 1]);
+        verb = argv[optind];
+        for (i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verb, verbs[i]))
+                        break;
+        if (i >= ELEMENTSOF(verbs))
+                return usage_error("unknown command '%s'", verb);
+        a->verb = (Verb) i;
+
+        if (a->json && a->verb != VERB_STATUS)
+                return usage_error("--json applies only to status");
+        if (a->force && a->verb != VERB_UNMERGE)
+                return usage_error("--force applies only to unmerge");
+        if (a->ksm_dir[0] == '\0')
+                return usage_error("--ksm-dir needs a directory");
+        if (a->proc_dir[0] == '\0')
+                return usage_error("--proc needs a directory");
+        return 1;
+}
+
+/* "DIR/knob" for messages, without a doubled slash when DIR ends in one. */
+static void knob_path(const Args *a, const char *knob, char *buf, size_t size) {
+        size_t n = strlen(a->ksm_dir);
+
+        while (n > 1 && a->ksm_dir[n - 1] == '/')
+                n--;
+        snprintf(buf, size, "%.*s%s%s", (int) n, a->ksm_dir, a->ksm_dir[n - 1] == '/' ? "" : "/", knob);
+}
+
+static int report_failure(const Args *a, const KsmctlReport *rep, int r) {
+        char path[PATH_MAX];
+
+        knob_path(a, rep->knob ?: "?", path, sizeof(path));
+        if (rep->write)
+                log_error("Failed to write %" PRIu64 " to %s: %s", rep->value, path, strerror(-r));
+        else if (r == -EBADMSG)
+                log_error("Failed to read %s: not a number", path);
+        else
+                log_error("Failed to read %s: %s", path, strerror(-r));
+        return EXIT_FAILED;
+}
+
+static void report_written(const Args *a, const KsmctlReport *rep) {
+        char path[PATH_MAX];
+
+        knob_path(a, rep->knob, path, sizeof(path));
+        log_debug(a, "Wrote %" PRIu64 " to %s", rep->value, path);
+}
+
+static int do_start(const Args *a, int dirfd) {
+        KsmctlReport rep = {};
+        const char *env = getenv("KSM_MAX_KERNEL_PAGES");
+        long phys = sysconf(_SC_PHYS_PAGES);
+        char path[PATH_MAX];
+        int r;
+
+        if (phys <= 0) {
+                log_error("Failed to get the size of physical memory: %s", strerror(phys < 0 ? errno : EINVAL));
+                return EXIT_FAILED;
+        }
+        r = ksmctl_start(dirfd, env, (uint64_t) phys, &rep);
+
+        knob_path(a, "max_kernel_pages", path, sizeof(path));
+        if (!rep.limited && !(r < 0 && streq(rep.knob, "max_kernel_pages")))
+                log_debug(a, "No %s (Linux 2.6.33 or later): no kernel page limit to set", path);
+        else if (rep.limit_from_env)
+                log_debug(a, "Kernel page limit from KSM_MAX_KERNEL_PAGES: %" PRIu64 "%s", rep.max_kernel_pages,
+                          rep.max_kernel_pages == 0 ? " (unlimited)" : "");
+        else if (env && *env)
+                log_debug(a,
+                          "KSM_MAX_KERNEL_PAGES='%s' is not a number of pages; limit: half of memory, %" PRIu64
+                          " pages",
+                          env, rep.max_kernel_pages);
+        else
+                log_debug(a, "Kernel page limit: half of memory, %" PRIu64 " pages", rep.max_kernel_pages);
+        if (r < 0)
+                return report_failure(a, &rep, r);
+        if (rep.limited)
+                log_debug(a, "Wrote %" PRIu64 " to %s", rep.max_kernel_pages, path);
+        report_written(a, &rep);
+        return EXIT_OK;
+}
+
+static int do_stop(const Args *a, int dirfd) {
+        KsmctlReport rep = {};
+        int r;
+
+        r = ksmctl_stop(dirfd, &rep);
+        if (r < 0)
+                return report_failure(a, &rep, r);
+        report_written(a, &rep);
+        return EXIT_OK;
+}
+
+static int do_unmerge(const Args *a, int dirfd, uint64_t page_size) {
+        KsmctlReport rep = {};
+        MemInfo mi;
+        int r;
+
+        if (!a->force) {
+                r = meminfo_read(a->proc_dir, &mi);
+                if (r < 0) {
+                        log_error("Failed to read %s/meminfo: %s", a->proc_dir,
+                                  r == -EBADMSG ? "unexpected content" : strerror(-r));
+                        return EXIT_FAILED;
+                }
+        }
+        r = ksmctl_unmerge(dirfd, a->force ? NULL : &mi, page_size, &rep);
+        if (rep.refused) {
+                log_error("Refusing to unmerge: it needs %" PRIu64 " bytes (%.1f MiB) for the merged pages, but only "
+                          "%" PRIu64 " bytes (%.1f MiB) are available. Use --force to unmerge anyway.",
+                          rep.needed_bytes, (double) rep.needed_bytes / 1048576.0, rep.available_bytes,
+                          (double) rep.available_bytes / 1048576.0);
+                return EXIT_REFUSED;
+        }
+        if (r < 0)
+                return report_failure(a, &rep, r);
+        if (a->force)
+                log_debug(a, "Unmerging %" PRIu64 " bytes without checking available memory (--force)",
+                          rep.needed_bytes);
+        else
+                log_debug(a, "Unmerging needs %" PRIu64 " bytes, %" PRIu64 " bytes are available", rep.needed_bytes,
+                          rep.available_bytes);
+        report_written(a, &rep);
+        return EXIT_OK;
+}
+
+static int do_status(const Args *a, int dirfd, uint64_t page_size) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        KsmctlReport rep = {};
+        int r;
+
+        r = ksmctl_status_read(dirfd, &s, &rep);
+        if (r < 0)
+                return report_failure(a, &rep, r);
+        if (a->json)
+                r = ksmctl_status_print_json(&s, page_size, stdout);
+        else
+                r = ksmctl_status_print(&s, page_size, stdout);
+        if (r < 0) {
+                log_error("Failed to write the status: %s", strerror(-r));
+                return EXIT_FAILED;
+        }
+        return EXIT_OK;
+}
+
+int main(int argc, char *argv[]) {
+        Args a = {
+                .ksm_dir = KSM_SYSFS_DIR,
+                .proc_dir = PROC_DIR,
+        };
+        _cleanup_close_ int dirfd = -1;
+        long page_size;
+        int r;
+
+        r = parse_args(argc, argv, &a);
+        if (r < 0)
+                return EXIT_FAILED;
+        if (r == 0)
+                return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_OK : EXIT_FAILED;
+
+        page_size = sysconf(_SC_PAGESIZE);
+        if (page_size <= 0) {
+                log_error("Failed to get the page size: %s", strerror(page_size < 0 ? errno : EINVAL));
+                return EXIT_FAILED;
+        }
+
+        r = ksm_open_dir(a.ksm_dir, &dirfd);
+        if (r < 0) {
+                log_error("Failed to open %s: %s", a.ksm_dir, strerror(-r));
+                return EXIT_FAILED;
+        }
+
+        switch (a.verb) {
+        case VERB_START:
+                return do_start(&a, dirfd);
+        case VERB_STOP:
+                return do_stop(&a, dirfd);
+        case VERB_STATUS:
+                return do_status(&a, dirfd, (uint64_t) page_size);
+        case VERB_UNMERGE:
+                return do_unmerge(&a, dirfd, (uint64_t) page_size);
+        }
+        return EXIT_FAILED;
+}

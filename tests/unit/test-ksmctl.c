@@ -1,0 +1,797 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of ksmctl's operations (start, stop, unmerge, status) against temporary KSM directories. */
+#include <check.h>
+#include <ctype.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+
+#include "ksm-sysfs.h"
+#include "ksmctl-ops.h"
+#include "util.h"
+
+static char tmpdir[] = "/tmp/test-ksmctl.XXXXXX";
+static int dfd = -1;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static void setup(void) {
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        ck_assert_int_eq(ksm_open_dir(tmpdir, &dfd), 0);
+}
+
+static void teardown(void) {
+        close(dfd);
+        dfd = -1;
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        strcpy(tmpdir + strlen(tmpdir) - 6, "XXXXXX");
+}
+
+static void put(const char *name, const char *content) {
+        _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        size_t n = strlen(content);
+
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+}
+
+static uint64_t get(const char *name) {
+        uint64_t v;
+
+        ck_assert_int_eq(ksm_read_u64(dfd, name, &v), 0);
+        return v;
+}
+
+/* The knobs of the first KSM kernel, 2.6.32, with its defaults. */
+static void make_old_kernel(void) {
+        put("run", "0\n");
+        put("pages_to_scan", "100\n");
+        put("sleep_millisecs", "20\n");
+        put("pages_shared", "0\n");
+        put("pages_sharing", "0\n");
+        put("pages_unshared", "0\n");
+        put("pages_volatile", "0\n");
+        put("full_scans", "0\n");
+        put("max_kernel_pages", "2000\n");
+}
+
+/* Every knob of Linux 6.18, as this project's machine shows them. */
+static void make_new_kernel(void) {
+        static const char *const knobs[][2] = {
+                { "run", "1" },
+                { "pages_to_scan", "100" },
+                { "sleep_millisecs", "20" },
+                { "pages_shared", "1500" },
+                { "pages_sharing", "32000" },
+                { "pages_unshared", "700" },
+                { "pages_volatile", "12" },
+                { "full_scans", "9" },
+                { "max_page_sharing", "256" },
+                { "merge_across_nodes", "1" },
+                { "use_zero_pages", "0" },
+                { "stable_node_chains", "3" },
+                { "stable_node_dups", "4" },
+                { "stable_node_chains_prune_millisecs", "2000" },
+                { "pages_scanned", "123456" },
+                { "pages_skipped", "789" },
+                { "ksm_zero_pages", "5" },
+                { "general_profit", "-8192" },
+                { "smart_scan", "1" },
+                { "advisor_mode", "none [scan-time]" },
+                { "advisor_max_cpu", "70" },
+                { "advisor_min_pages_to_scan", "500" },
+                { "advisor_max_pages_to_scan", "30000" },
+                { "advisor_target_scan_time", "200" },
+        };
+        char buf[64];
+
+        for (size_t i = 0; i < ELEMENTSOF(knobs); i++) {
+                snprintf(buf, sizeof(buf), "%s\n", knobs[i][1]);
+                put(knobs[i][0], buf);
+        }
+}
+
+START_TEST(test_max_kernel_pages) {
+        static const struct {
+                const char *env; /* NULL: unset */
+                int r;           /* 1: from the environment, 0: the default, half of memory */
+                uint64_t pages;
+        } cases[] = {
+                { NULL, 0, 500 },
+                { "", 0, 500 },
+                { "0", 1, 0 },
+                { "-0", 1, 0 },
+                { "123", 1, 123 },
+                { "+5", 1, 5 },
+                { "0x10", 1, 16 },
+                { "0X1f", 1, 31 },
+                { "010", 1, 8 },
+                { " 7", 1, 7 },
+                { "\t\n12", 1, 12 },
+                { "9223372036854775806", 1, 9223372036854775806ULL },
+                { "-5", 0, 500 },
+                { "12abc", 0, 500 },
+                { "7 ", 0, 500 },
+                { " ", 0, 500 },
+                { "abc", 0, 500 },
+                { "0x", 0, 500 },
+                { "08", 0, 500 },
+                { "1e3", 0, 500 },
+                { "9223372036854775807", 0, 500 }, /* LLONG_MAX: strtoll's answer to an overflow */
+                { "99999999999999999999", 0, 500 },
+                { "-99999999999999999999", 0, 500 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                uint64_t v = 42;
+                int r = ksmctl_max_kernel_pages(cases[i].env, 1001, &v);
+
+                ck_assert_msg(r == cases[i].r && v == cases[i].pages, "'%s': r=%d pages=%" PRIu64,
+                              cases[i].env ?: "(unset)", r, v);
+        }
+}
+END_TEST
+
+START_TEST(test_start_new_kernel) {
+        KsmctlReport rep = {};
+
+        make_new_kernel();
+        put("run", "0\n");
+        ck_assert_int_eq(ksmctl_start(dfd, "123", 1000, &rep), 0);
+        ck_assert_uint_eq(get("run"), 1);
+        ck_assert(!ksm_has(dfd, "max_kernel_pages")); /* never created */
+        ck_assert(!rep.limited);
+        ck_assert_str_eq(rep.knob, "run");
+        ck_assert(rep.write);
+        ck_assert_uint_eq(rep.value, 1);
+}
+END_TEST
+
+START_TEST(test_start_old_kernel) {
+        static const struct {
+                const char *env;
+                uint64_t limit;
+                bool from_env;
+        } cases[] = {
+                { NULL, 500, false }, { "", 500, false },   { "0", 0, true },        { "0x10", 16, true },
+                { "010", 8, true },   { "-5", 500, false }, { "12abc", 500, false },
+        };
+
+        make_old_kernel();
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                KsmctlReport rep = {};
+
+                put("run", "0\n");
+                put("max_kernel_pages", "2000\n");
+                ck_assert_int_eq(ksmctl_start(dfd, cases[i].env, 1000, &rep), 0);
+                ck_assert_uint_eq(get("max_kernel_pages"), cases[i].limit);
+                ck_assert_uint_eq(get("run"), 1);
+                ck_assert(rep.limited);
+                ck_assert_uint_eq(rep.max_kernel_pages, cases[i].limit);
+                ck_assert(rep.limit_from_env == cases[i].from_env);
+        }
+}
+END_TEST
+
+START_TEST(test_start_limit_unwritable) {
+        KsmctlReport rep = {};
+
+        /* Without the limit asked for, KSM is not started. */
+        make_old_kernel();
+        ck_assert_int_eq(unlinkat(dfd, "max_kernel_pages", 0), 0);
+        ck_assert_int_eq(mkdirat(dfd, "max_kernel_pages", 0755), 0);
+        ck_assert_int_eq(ksmctl_start(dfd, "77", 1000, &rep), -EISDIR);
+        ck_assert_str_eq(rep.knob, "max_kernel_pages");
+        ck_assert(rep.write);
+        ck_assert_uint_eq(rep.value, 77);
+        ck_assert(!rep.limited);
+        ck_assert_uint_eq(get("run"), 0);
+}
+END_TEST
+
+START_TEST(test_start_run_missing) {
+        KsmctlReport rep = {};
+
+        ck_assert_int_eq(ksmctl_start(dfd, NULL, 1000, &rep), -ENOENT);
+        ck_assert_str_eq(rep.knob, "run");
+        ck_assert(rep.write);
+        ck_assert_uint_eq(rep.value, 1);
+        ck_assert(!ksm_has(dfd, "run"));
+}
+END_TEST
+
+START_TEST(test_start_run_refused) {
+        KsmctlReport rep = {};
+
+        make_new_kernel();
+        ck_assert_int_eq(unlinkat(dfd, "run", 0), 0);
+        ck_assert_int_eq(symlinkat("/dev/full", dfd, "run"), 0);
+        ck_assert_int_eq(ksmctl_start(dfd, NULL, 1000, &rep), -ENOSPC);
+        ck_assert_str_eq(rep.knob, "run");
+}
+END_TEST
+
+START_TEST(test_stop) {
+        KsmctlReport rep = {};
+
+        make_new_kernel();
+        ck_assert_int_eq(ksmctl_stop(dfd, &rep), 0);
+        ck_assert_uint_eq(get("run"), 0);
+        ck_assert_uint_eq(get("pages_sharing"), 32000); /* merged pages stay merged */
+        ck_assert_str_eq(rep.knob, "run");
+        ck_assert_uint_eq(rep.value, 0);
+
+        ck_assert_int_eq(unlinkat(dfd, "run", 0), 0);
+        ck_assert_int_eq(mkdirat(dfd, "run", 0755), 0);
+        ck_assert_int_eq(ksmctl_stop(dfd, &rep), -EISDIR);
+        ck_assert_str_eq(rep.knob, "run");
+        ck_assert(rep.write);
+}
+END_TEST
+
+START_TEST(test_mem_available) {
+        MemInfo with = { .mem_total = 1000,
+                         .mem_free = 100,
+                         .mem_available = 600,
+                         .buffers = 10,
+                         .cached = 200,
+                         .has_mem_available = true };
+        MemInfo without = { .mem_total = 1000, .mem_free = 100, .buffers = 10, .cached = 200 };
+        MemInfo huge = { .mem_total = 1, .mem_free = UINT64_MAX, .buffers = 1, .cached = 1 };
+
+        ck_assert_uint_eq(ksmctl_mem_available_bytes(&with), 600 * 1024);
+        ck_assert_uint_eq(ksmctl_mem_available_bytes(&without), 310 * 1024);
+        ck_assert_uint_eq(ksmctl_mem_available_bytes(&huge), UINT64_MAX);
+}
+END_TEST
+
+START_TEST(test_unmerge_refused) {
+        /* 1000 pages of 4 KiB need 4000 kB; 3999 kB available is not enough. */
+        MemInfo mi = { .mem_total = 100000, .mem_free = 10, .mem_available = 3999, .has_mem_available = true };
+        KsmctlReport rep = {};
+
+        make_old_kernel();
+        put("run", "1\n");
+        put("pages_sharing", "1000\n");
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), -ENOMEM);
+        ck_assert(rep.refused);
+        ck_assert_uint_eq(rep.needed_bytes, 4096000);
+        ck_assert_uint_eq(rep.available_bytes, 3999 * 1024);
+        ck_assert_uint_eq(get("run"), 1);
+
+        /* Exactly enough is enough. */
+        rep = (KsmctlReport){};
+        mi.mem_available = 4000;
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), 0);
+        ck_assert(!rep.refused);
+        ck_assert_uint_eq(get("run"), 2);
+}
+END_TEST
+
+START_TEST(test_unmerge_old_meminfo) {
+        /* Without MemAvailable: MemFree + Buffers + Cached = 4000 kB. */
+        MemInfo mi = { .mem_total = 100000, .mem_free = 1000, .buffers = 1000, .cached = 1999 };
+        KsmctlReport rep = {};
+
+        make_old_kernel();
+        put("run", "1\n");
+        put("pages_sharing", "1000\n");
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), -ENOMEM);
+        ck_assert_uint_eq(rep.available_bytes, 3999 * 1024);
+        mi.cached = 2000;
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), 0);
+        ck_assert_uint_eq(get("run"), 2);
+}
+END_TEST
+
+START_TEST(test_unmerge_zero_pages) {
+        /* Pages merged with the zero page need copies too: 32000 + 5 pages. */
+        MemInfo mi = { .mem_total = 1000000, .mem_available = 128000, .has_mem_available = true };
+        KsmctlReport rep = {};
+
+        make_new_kernel();
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), -ENOMEM);
+        ck_assert_uint_eq(rep.needed_bytes, 32005ULL * 4096);
+        ck_assert_uint_eq(get("run"), 1);
+        mi.mem_available = 128020;
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), 0);
+        ck_assert_uint_eq(get("run"), 2);
+}
+END_TEST
+
+START_TEST(test_unmerge_forced) {
+        KsmctlReport rep = {};
+
+        make_new_kernel();
+        ck_assert_int_eq(ksmctl_unmerge(dfd, NULL, 4096, &rep), 0);
+        ck_assert(!rep.refused);
+        ck_assert_uint_eq(get("run"), 2);
+        ck_assert_str_eq(rep.knob, "run");
+        ck_assert_uint_eq(rep.value, 2);
+}
+END_TEST
+
+START_TEST(test_unmerge_errors) {
+        MemInfo mi = { .mem_total = 1000000, .mem_available = 1000000, .has_mem_available = true };
+        KsmctlReport rep = {};
+
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), -ENOENT);
+        ck_assert_str_eq(rep.knob, "pages_sharing");
+        ck_assert(!rep.write);
+
+        put("pages_sharing", "lots\n");
+        ck_assert_int_eq(ksmctl_unmerge(dfd, NULL, 4096, &rep), -EBADMSG);
+        ck_assert_str_eq(rep.knob, "pages_sharing");
+
+        put("pages_sharing", "0\n");
+        ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), -ENOENT);
+        ck_assert_str_eq(rep.knob, "run");
+        ck_assert(rep.write);
+        ck_assert(!rep.refused);
+}
+END_TEST
+
+START_TEST(test_status_new_kernel) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        KsmctlReport rep = {};
+        uint64_t rate;
+
+        make_new_kernel();
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        ck_assert_uint_eq(s.run, 1);
+        ck_assert_uint_eq(s.pages_to_scan, 100);
+        ck_assert_uint_eq(s.sleep_millisecs, 20);
+        ck_assert_uint_eq(s.pages_shared, 1500);
+        ck_assert_uint_eq(s.pages_sharing, 32000);
+        ck_assert_uint_eq(s.pages_unshared, 700);
+        ck_assert_uint_eq(s.pages_volatile, 12);
+        ck_assert_uint_eq(s.full_scans, 9);
+        for (KsmctlKnob k = 0; k < _KSMCTL_KNOB_MAX; k++)
+                ck_assert(ksmctl_status_has(&s, k) == (k != KSMCTL_KNOB_MAX_KERNEL_PAGES));
+        ck_assert(!ksmctl_status_has(&s, _KSMCTL_KNOB_MAX));
+        ck_assert_uint_eq(s.max_page_sharing, 256);
+        ck_assert_uint_eq(s.merge_across_nodes, 1);
+        ck_assert_uint_eq(s.use_zero_pages, 0);
+        ck_assert_uint_eq(s.stable_node_chains, 3);
+        ck_assert_uint_eq(s.stable_node_dups, 4);
+        ck_assert_uint_eq(s.pages_scanned, 123456);
+        ck_assert_uint_eq(s.pages_skipped, 789);
+        ck_assert_uint_eq(s.ksm_zero_pages, 5);
+        ck_assert_int_eq(s.general_profit, -8192);
+        ck_assert_uint_eq(s.smart_scan, 1);
+        ck_assert_str_eq(s.advisor_mode, "scan-time");
+        ck_assert_uint_eq(s.advisor_max_cpu, 70);
+        ck_assert_uint_eq(s.advisor_min_pages_to_scan, 500);
+        ck_assert_uint_eq(s.advisor_max_pages_to_scan, 30000);
+        ck_assert_uint_eq(s.advisor_target_scan_time, 200);
+
+        ck_assert_uint_eq(ksmctl_saved_bytes(&s, 4096), 32005ULL * 4096);
+        ck_assert(ksmctl_scan_rate(&s, &rate));
+        ck_assert_uint_eq(rate, 5000);
+}
+END_TEST
+
+START_TEST(test_status_old_kernel) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        KsmctlReport rep = {};
+
+        make_old_kernel();
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        ck_assert_uint_eq(s.present, UINT32_C(1) << KSMCTL_KNOB_MAX_KERNEL_PAGES);
+        ck_assert_uint_eq(s.max_kernel_pages, 2000);
+        ck_assert_ptr_null(s.advisor_mode);
+        ck_assert_uint_eq(ksmctl_saved_bytes(&s, 4096), 0);
+}
+END_TEST
+
+START_TEST(test_status_errors) {
+        static const struct {
+                const char *knob, *content;
+                int r;
+        } cases[] = {
+                { "full_scans", NULL, -ENOENT },       { "run", "x\n", -EBADMSG },
+                { "pages_sharing", "-1\n", -EBADMSG }, { "general_profit", "much\n", -EBADMSG },
+                { "smart_scan", "yes\n", -EBADMSG },   { "advisor_mode", "none scan-time\n", -EBADMSG },
+                { "ksm_zero_pages", "", -EBADMSG },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(ksmctl_status_done) KsmStatus s = { .run = 42 };
+                KsmctlReport rep = {};
+
+                make_new_kernel();
+                if (cases[i].content)
+                        put(cases[i].knob, cases[i].content);
+                else
+                        ck_assert_int_eq(unlinkat(dfd, cases[i].knob, 0), 0);
+                ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), cases[i].r);
+                ck_assert_str_eq(rep.knob, cases[i].knob);
+                ck_assert(!rep.write);
+                ck_assert_uint_eq(s.run, 42); /* untouched */
+                ck_assert_ptr_null(s.advisor_mode);
+        }
+}
+END_TEST
+
+START_TEST(test_status_optional_unreadable) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        KsmctlReport rep = {};
+
+        /* Present but unreadable is an error, not "this kernel lacks it". */
+        make_new_kernel();
+        ck_assert_int_eq(unlinkat(dfd, "use_zero_pages", 0), 0);
+        ck_assert_int_eq(mkdirat(dfd, "use_zero_pages", 0755), 0);
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), -EISDIR);
+        ck_assert_str_eq(rep.knob, "use_zero_pages");
+}
+END_TEST
+
+START_TEST(test_scan_rate) {
+        KsmStatus s = { .pages_to_scan = 1000, .sleep_millisecs = 10 };
+        uint64_t rate = 42;
+
+        ck_assert(ksmctl_scan_rate(&s, &rate));
+        ck_assert_uint_eq(rate, 100000);
+        s.sleep_millisecs = 3;
+        ck_assert(ksmctl_scan_rate(&s, &rate));
+        ck_assert_uint_eq(rate, 333333);
+        s.sleep_millisecs = 0;
+        rate = 42;
+        ck_assert(!ksmctl_scan_rate(&s, &rate));
+        ck_assert_uint_eq(rate, 42);
+        s.pages_to_scan = UINT64_MAX;
+        s.sleep_millisecs = 1;
+        ck_assert(ksmctl_scan_rate(&s, &rate));
+        ck_assert_uint_eq(rate, UINT64_MAX);
+
+        s.pages_sharing = UINT64_MAX;
+        ck_assert_uint_eq(ksmctl_saved_bytes(&s, 4096), UINT64_MAX);
+}
+END_TEST
+
+/* Run a printer into memory and return what it printed. */
+static char *print_status(int (*printer)(const KsmStatus *, uint64_t, FILE *), const KsmStatus *s) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(printer(s, 4096, f), 0);
+        ck_assert_int_eq(fclose(f), 0);
+        return buf;
+}
+
+START_TEST(test_status_text) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *text = NULL;
+        KsmctlReport rep = {};
+        static const char *const lines[] = {
+                "ksmd:                running (run = 1)",
+                "\npages_to_scan:       100\n",
+                "\nsleep_millisecs:     20\n",
+                "\nscan rate:           up to 5000 pages/s (19.5 MiB/s)\n",
+                "\nadvisor_mode:        scan-time\n",
+                "\nsmart_scan:          1 (on)\n",
+                "\npages_shared:        1500\n",
+                "\npages_sharing:       32000\n",
+                "\npages_unshared:      700\n",
+                "\npages_volatile:      12\n",
+                "\nksm_zero_pages:      5\n",
+                "\nfull_scans:          9\n",
+                "\nmemory saved:        125.0 MiB (131092480 bytes: pages_sharing + ksm_zero_pages, 4096-byte pages)\n",
+                "\ngeneral_profit:      -0.0 MiB (-8192 bytes)\n",
+                "\nmax_page_sharing:    256\n",
+                "\nmerge_across_nodes:  1 (on)\n",
+                "\nuse_zero_pages:      0 (off)\n",
+        };
+
+        make_new_kernel();
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        text = print_status(ksmctl_status_print, &s);
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++)
+                ck_assert_msg(strstr(text, lines[i]), "no '%s' in:\n%s", lines[i], text);
+        ck_assert_ptr_null(strstr(text, "max_kernel_pages"));
+}
+END_TEST
+
+START_TEST(test_status_text_old_kernel) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *text = NULL;
+        KsmctlReport rep = {};
+        static const char *const absent[] = {
+                "advisor_mode",     "smart_scan",         "ksm_zero_pages", "general_profit",
+                "max_page_sharing", "merge_across_nodes", "use_zero_pages",
+        };
+
+        make_old_kernel();
+        put("run", "2\n");
+        put("sleep_millisecs", "0\n");
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        text = print_status(ksmctl_status_print, &s);
+        ck_assert_msg(strstr(text, "ksmd:                stopped (run = 2)"), "%s", text);
+        ck_assert_msg(strstr(text, "scan rate:           unbounded (sleep_millisecs is 0)\n"), "%s", text);
+        ck_assert_msg(strstr(text, "max_kernel_pages:    2000\n"), "%s", text);
+        ck_assert_msg(strstr(text, "memory saved:        0.0 MiB (0 bytes: pages_sharing, 4096-byte pages)\n"), "%s",
+                      text);
+        for (size_t i = 0; i < ELEMENTSOF(absent); i++)
+                ck_assert_msg(!strstr(text, absent[i]), "'%s' in:\n%s", absent[i], text);
+}
+END_TEST
+
+START_TEST(test_status_print_failure) {
+        KsmStatus s = {};
+        FILE *f = fopen("/dev/full", "we");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(ksmctl_status_print(&s, 4096, f), -ENOSPC);
+        clearerr(f);
+        ck_assert_int_eq(ksmctl_status_print_json(&s, 4096, f), -ENOSPC);
+        fclose(f);
+}
+END_TEST
+
+/*
+ * A strict reader of the flat JSON objects "status --json" prints: string keys, and values that are
+ * integers, true, false, null or strings. It checks the syntax and that no key repeats.
+ */
+typedef struct JsonMember {
+        char key[64];
+        char value[256]; /* integers and literals as printed; strings decoded */
+        bool is_string;
+} JsonMember;
+
+static const char *json_str(const char *p, char *out, size_t size) {
+        size_t n = 0;
+
+        if (*p++ != '"')
+                return NULL;
+        while (*p != '"') {
+                char c = *p++;
+
+                if ((unsigned char) c < 0x20 || c == '\0')
+                        return NULL;
+                if (c == '\\') {
+                        c = *p++;
+                        if (c == 'u') {
+                                unsigned v;
+
+                                if (sscanf(p, "%4x", &v) != 1 || v > 0x7f)
+                                        return NULL;
+                                for (int i = 0; i < 4; i++)
+                                        if (!isxdigit((unsigned char) p[i]))
+                                                return NULL;
+                                p += 4;
+                                c = (char) v;
+                        } else if (c != '"' && c != '\\' && c != '/')
+                                return NULL;
+                }
+                if (n + 1 >= size)
+                        return NULL;
+                out[n++] = c;
+        }
+        out[n] = '\0';
+        return p + 1;
+}
+
+static int json_parse_flat(const char *p, JsonMember *m, size_t max) {
+        size_t count = 0;
+
+        if (*p++ != '{')
+                return -1;
+        if (*p == '}')
+                return streq(p, "}\n") ? 0 : -1;
+        for (;;) {
+                if (count >= max)
+                        return -1;
+                p = json_str(p, m[count].key, sizeof(m[count].key));
+                if (!p || *p++ != ':')
+                        return -1;
+                for (size_t i = 0; i < count; i++)
+                        if (streq(m[i].key, m[count].key))
+                                return -1;
+                if (*p == '"') {
+                        p = json_str(p, m[count].value, sizeof(m[count].value));
+                        if (!p)
+                                return -1;
+                        m[count].is_string = true;
+                } else {
+                        size_t n = strcspn(p, ",}");
+
+                        if (n == 0 || n >= sizeof(m[count].value))
+                                return -1;
+                        memcpy(m[count].value, p, n);
+                        m[count].value[n] = '\0';
+                        p += n;
+                        if (!streq(m[count].value, "true") && !streq(m[count].value, "false") &&
+                            !streq(m[count].value, "null")) {
+                                const char *d = m[count].value + (m[count].value[0] == '-');
+
+                                if (!*d || strspn(d, "0123456789") != strlen(d) || (d[0] == '0' && d[1]))
+                                        return -1;
+                        }
+                        m[count].is_string = false;
+                }
+                count++;
+                if (*p == ',') {
+                        p++;
+                        continue;
+                }
+                if (streq(p, "}\n"))
+                        return (int) count;
+                return -1;
+        }
+}
+
+static const JsonMember *json_get(const JsonMember *m, int n, const char *key) {
+        for (int i = 0; i < n; i++)
+                if (streq(m[i].key, key))
+                        return &m[i];
+        return NULL;
+}
+
+static void check_member(const JsonMember *m, int n, const char *key, const char *value, bool is_string) {
+        const JsonMember *j = json_get(m, n, key);
+
+        ck_assert_msg(j, "no key '%s'", key);
+        ck_assert_msg(streq(j->value, value) && j->is_string == is_string, "'%s' is %s, expected %s", key, j->value,
+                      value);
+}
+
+START_TEST(test_json_reader) {
+        JsonMember m[4];
+
+        ck_assert_int_eq(json_parse_flat("{}\n", m, 4), 0);
+        ck_assert_int_eq(json_parse_flat("{\"a\":1,\"b\":\"x\\\"y\"}\n", m, 4), 2);
+        ck_assert_str_eq(m[1].value, "x\"y");
+        ck_assert_int_eq(json_parse_flat("{\"a\":1,\"a\":2}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":01}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":1,}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":tru}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":\"\t\"}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":1}", m, 4), -1);
+}
+END_TEST
+
+START_TEST(test_status_json) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *text = NULL;
+        KsmctlReport rep = {};
+        JsonMember m[64];
+        int n;
+        static const char *const numbers[][2] = {
+                { "run", "1" },
+                { "pages_to_scan", "100" },
+                { "sleep_millisecs", "20" },
+                { "scan_pages_per_sec", "5000" },
+                { "pages_shared", "1500" },
+                { "pages_sharing", "32000" },
+                { "pages_unshared", "700" },
+                { "pages_volatile", "12" },
+                { "full_scans", "9" },
+                { "page_size", "4096" },
+                { "saved_bytes", "131092480" },
+                { "max_page_sharing", "256" },
+                { "merge_across_nodes", "1" },
+                { "use_zero_pages", "0" },
+                { "stable_node_chains", "3" },
+                { "stable_node_dups", "4" },
+                { "pages_scanned", "123456" },
+                { "pages_skipped", "789" },
+                { "ksm_zero_pages", "5" },
+                { "general_profit", "-8192" },
+                { "smart_scan", "1" },
+                { "advisor_max_cpu", "70" },
+                { "advisor_min_pages_to_scan", "500" },
+                { "advisor_max_pages_to_scan", "30000" },
+                { "advisor_target_scan_time", "200" },
+        };
+
+        make_new_kernel();
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        text = print_status(ksmctl_status_print_json, &s);
+        n = json_parse_flat(text, m, ELEMENTSOF(m));
+        ck_assert_msg(n == (int) ELEMENTSOF(numbers) + 2, "%d members in %s", n, text);
+        for (size_t i = 0; i < ELEMENTSOF(numbers); i++)
+                check_member(m, n, numbers[i][0], numbers[i][1], false);
+        check_member(m, n, "running", "true", false);
+        check_member(m, n, "advisor_mode", "scan-time", true);
+        ck_assert_ptr_null(json_get(m, n, "max_kernel_pages"));
+}
+END_TEST
+
+START_TEST(test_status_json_old_kernel) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *text = NULL;
+        KsmctlReport rep = {};
+        JsonMember m[64];
+        int n;
+
+        make_old_kernel();
+        put("sleep_millisecs", "0\n");
+        put("run", "2\n");
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        text = print_status(ksmctl_status_print_json, &s);
+        n = json_parse_flat(text, m, ELEMENTSOF(m));
+        ck_assert_msg(n == 13, "%d members in %s", n, text);
+        check_member(m, n, "run", "2", false);
+        check_member(m, n, "running", "false", false);
+        check_member(m, n, "scan_pages_per_sec", "null", false);
+        check_member(m, n, "max_kernel_pages", "2000", false);
+        ck_assert_ptr_null(json_get(m, n, "advisor_mode"));
+        ck_assert_ptr_null(json_get(m, n, "general_profit"));
+}
+END_TEST
+
+START_TEST(test_status_json_escaping) {
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *text = NULL;
+        KsmctlReport rep = {};
+        JsonMember m[64];
+        int n;
+
+        /* Nothing trusts a file's content: a strange choice word still makes valid JSON. */
+        make_new_kernel();
+        put("advisor_mode", "[a\"b\\c\x01] none\n");
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        text = print_status(ksmctl_status_print_json, &s);
+        ck_assert_msg(strstr(text, "\"advisor_mode\":\"a\\\"b\\\\c\\u0001\""), "%s", text);
+        n = json_parse_flat(text, m, ELEMENTSOF(m));
+        ck_assert_int_gt(n, 0);
+        check_member(m, n, "advisor_mode", "a\"b\\c\x01", true);
+}
+END_TEST
+
+static Suite *ksmctl_suite(void) {
+        Suite *s = suite_create("ksmctl");
+        TCase *tc;
+
+        tc = tcase_create("limit");
+        tcase_add_test(tc, test_max_kernel_pages);
+        tcase_add_test(tc, test_mem_available);
+        tcase_add_test(tc, test_scan_rate);
+        tcase_add_test(tc, test_json_reader);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("operations");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_start_new_kernel);
+        tcase_add_test(tc, test_start_old_kernel);
+        tcase_add_test(tc, test_start_limit_unwritable);
+        tcase_add_test(tc, test_start_run_missing);
+        tcase_add_test(tc, test_start_run_refused);
+        tcase_add_test(tc, test_stop);
+        tcase_add_test(tc, test_unmerge_refused);
+        tcase_add_test(tc, test_unmerge_old_meminfo);
+        tcase_add_test(tc, test_unmerge_zero_pages);
+        tcase_add_test(tc, test_unmerge_forced);
+        tcase_add_test(tc, test_unmerge_errors);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("status");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_status_new_kernel);
+        tcase_add_test(tc, test_status_old_kernel);
+        tcase_add_test(tc, test_status_errors);
+        tcase_add_test(tc, test_status_optional_unreadable);
+        tcase_add_test(tc, test_status_text);
+        tcase_add_test(tc, test_status_text_old_kernel);
+        tcase_add_test(tc, test_status_print_failure);
+        tcase_add_test(tc, test_status_json);
+        tcase_add_test(tc, test_status_json_old_kernel);
+        tcase_add_test(tc, test_status_json_escaping);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(ksmctl_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Unit tests of shared/meminfo: the parser on fixture files and strings, the reader on temporary /proc trees. */
+#include <check.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <sys/stat.h>
+
+#include "meminfo.h"
+#include "util.h"
+
+/* $FIXTURES (set by meson), else the source tree next to this file. */
+static char *fixture_text(const char *name) {
+        _cleanup_free_ char *src = strdup(__FILE__);
+        _cleanup_close_ int dfd = -1;
+        const char *dir = getenv("FIXTURES");
+        char path[PATH_MAX];
+        char *text = NULL;
+
+        ck_assert_ptr_nonnull(src);
+        if (dir && *dir)
+                snprintf(path, sizeof(path), "%s/meminfo", dir);
+        else
+                snprintf(path, sizeof(path), "%s/../fixtures/meminfo", dirname(src));
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_msg(dfd >= 0, "cannot open %s: %m", path);
+        ck_assert_int_eq(read_full_file_at(dfd, name, 1 << 20, &text, NULL), 0);
+        return text;
+}
+
+static int parse_fixture(const char *name, MemInfo *ret) {
+        _cleanup_free_ char *text = fixture_text(name);
+
+        return meminfo_parse(text, ret);
+}
+
+START_TEST(test_host) {
+        MemInfo m = {};
+
+        ck_assert_int_eq(parse_fixture("host-6.18.meminfo", &m), 0);
+        ck_assert_uint_eq(m.mem_total, 24731708);
+        ck_assert_uint_eq(m.mem_free, 23317584);
+        ck_assert(m.has_mem_available);
+        ck_assert_uint_eq(m.mem_available, 24400120);
+        ck_assert_uint_eq(m.buffers, 48584);
+        ck_assert_uint_eq(m.cached, 1216072);
+}
+END_TEST
+
+START_TEST(test_old_kernel) {
+        MemInfo m = {};
+
+        /* 2.6.32 (RHEL 6's kernel) has no MemAvailable. */
+        ck_assert_int_eq(parse_fixture("linux-2.6.32.meminfo", &m), 0);
+        ck_assert_uint_eq(m.mem_total, 8061508);
+        ck_assert_uint_eq(m.mem_free, 5203204);
+        ck_assert(!m.has_mem_available);
+        ck_assert_uint_eq(m.mem_available, 0);
+        ck_assert_uint_eq(m.buffers, 210732);
+        ck_assert_uint_eq(m.cached, 1794632);
+}
+END_TEST
+
+START_TEST(test_swapcached_first) {
+        MemInfo m = {};
+
+        ck_assert_int_eq(parse_fixture("swapcached-first.meminfo", &m), 0);
+        ck_assert_uint_eq(m.cached, 1216072);
+}
+END_TEST
+
+START_TEST(test_bad_fixtures) {
+        static const char *const bad[] = {
+                "truncated.meminfo",     "malformed-number.meminfo", "no-memtotal.meminfo",
+                "memtotal-zero.meminfo", "overflow.meminfo",         "swapcached-no-cached.meminfo",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                MemInfo m = { .mem_total = 42 };
+
+                ck_assert_msg(parse_fixture(bad[i], &m) == -EBADMSG, "%s parsed", bad[i]);
+                ck_assert_uint_eq(m.mem_total, 42); /* untouched on failure */
+        }
+}
+END_TEST
+
+START_TEST(test_strings) {
+        static const struct {
+                const char *text;
+                int r;
+                uint64_t total, free, cached;
+        } cases[] = {
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", 0, 100, 50, 2 },
+                /* No trailing newline, tabs, no unit. */
+                { "MemTotal:\t100\nMemFree:\t50 kB\nBuffers: 1 kB\nCached: 2 kB", 0, 100, 50, 2 },
+                /* Order does not matter; the first of a duplicated field wins. */
+                { "Cached: 2 kB\nBuffers: 1 kB\nMemFree: 50 kB\nMemTotal: 100 kB\nMemTotal: 7 kB\n", 0, 100, 50, 2 },
+                /* The largest value fits. */
+                { "MemTotal: 18446744073709551615 kB\nMemFree: 0 kB\nBuffers: 0 kB\nCached: 0 kB\n", 0, UINT64_MAX, 0,
+                  0 },
+                { "", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\n", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: 100 kB\nMemFree: -50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: 100 MB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: 100 kB junk\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 99999999999999999999 kB\n", -EBADMSG, 0, 0,
+                  0 },
+                /* A field name must start the line. */
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\n Cached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nSwapCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                MemInfo m = {};
+                int r = meminfo_parse(cases[i].text, &m);
+
+                ck_assert_msg(r == cases[i].r, "case %zu: %d, expected %d", i, r, cases[i].r);
+                if (r < 0)
+                        continue;
+                ck_assert_uint_eq(m.mem_total, cases[i].total);
+                ck_assert_uint_eq(m.mem_free, cases[i].free);
+                ck_assert_uint_eq(m.cached, cases[i].cached);
+                ck_assert(!m.has_mem_available);
+        }
+}
+END_TEST
+
+static char tmpdir[] = "/tmp/test-meminfo.XXXXXX";
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+static void setup(void) {
+        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+}
+
+static void teardown(void) {
+        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        strcpy(tmpdir + strlen(tmpdir) - 6, "XXXXXX");
+}
+
+static void put_meminfo(const char *text, size_t n) {
+        char path[PATH_MAX];
+        _cleanup_fclose_ FILE *f = NULL;
+
+        snprintf(path, sizeof(path), "%s/meminfo", tmpdir);
+        f = fopen(path, "we");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+}
+
+START_TEST(test_read) {
+        _cleanup_free_ char *text = fixture_text("host-6.18.meminfo");
+        MemInfo m = {};
+
+        put_meminfo(text, strlen(text));
+        ck_assert_int_eq(meminfo_read(tmpdir, &m), 0);
+        ck_assert_uint_eq(m.mem_total, 24731708);
+        ck_assert_uint_eq(m.mem_available, 24400120);
+}
+END_TEST
+
+START_TEST(test_read_real) {
+        MemInfo m = {};
+
+        ck_assert_int_eq(meminfo_read("/proc", &m), 0);
+        ck_assert_uint_gt(m.mem_total, 0);
+        ck_assert(m.has_mem_available);
+        ck_assert_uint_le(m.mem_free, m.mem_total);
+}
+END_TEST
+
+START_TEST(test_read_missing) {
+        char path[PATH_MAX];
+        MemInfo m = {};
+
+        ck_assert_int_eq(meminfo_read(tmpdir, &m), -ENOENT);
+        snprintf(path, sizeof(path), "%s/nonexistent", tmpdir);
+        ck_assert_int_eq(meminfo_read(path, &m), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_read_huge) {
+        /* A file far larger than any real meminfo is refused rather than read without bound. */
+        size_t n = 128 * 1024;
+        _cleanup_free_ char *text = malloc(n);
+        MemInfo m = {};
+
+        ck_assert_ptr_nonnull(text);
+        memset(text, 'x', n);
+        memcpy(text, "MemTotal: 1 kB\nMemFree: 1 kB\nBuffers: 1 kB\nCached: 1 kB\n", 57);
+        put_meminfo(text, n);
+        ck_assert_int_eq(meminfo_read(tmpdir, &m), -EFBIG);
+}
+END_TEST
+
+static Suite *meminfo_suite(void) {
+        Suite *s = suite_create("meminfo");
+        TCase *tc = tcase_create("parse");
+
+        tcase_add_test(tc, test_host);
+        tcase_add_test(tc, test_old_kernel);
+        tcase_add_test(tc, test_swapcached_first);
+        tcase_add_test(tc, test_bad_fixtures);
+        tcase_add_test(tc, test_strings);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("read");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_read);
+        tcase_add_test(tc, test_read_real);
+        tcase_add_test(tc, test_read_missing);
+        tcase_add_test(tc, test_read_huge);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(meminfo_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
