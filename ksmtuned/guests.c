@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Finding guest processes in a /proc tree and adding up their resident memory. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+
+#include "guests.h"
+#include "util.h"
+
+/* pgrep -f reads at most a page or two of the command line; guests' are long but not this long. */
+#define CMDLINE_MAX (128 * 1024)
+
+/**
+ * guest_matcher_init() - compile the configured expressions; NULL or "" leaves that one off.
+ *
+ * On failure, -EINVAL with regerror()'s text in @errbuf.
+ */
+int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf,
+                       size_t errlen) {
+        int r;
+
+        *m = (GuestMatcher) {};
+        if (comm_re && *comm_re) {
+                r = regcomp(&m->comm, comm_re, REG_EXTENDED | REG_NOSUB);
+                if (r != 0) {
+                        regerror(r, &m->comm, errbuf, errlen);
+                        return -EINVAL;
+                }
+                m->have_comm = true;
+        }
+        if (cmdline_re && *cmdline_re) {
+                r = regcomp(&m->cmdline, cmdline_re, REG_EXTENDED | REG_NOSUB);
+                if (r != 0) {
+                        regerror(r, &m->cmdline, errbuf, errlen);
+                        guest_matcher_done(m);
+                        return -EINVAL;
+                }
+                m->have_cmdline = true;
+        }
+        return 0;
+}
+
+void guest_matcher_done(GuestMatcher *m) {
+        if (m->have_comm)
+                regfree(&m->comm);
+        if (m->have_cmdline)
+                regfree(&m->cmdline);
+        *m = (GuestMatcher) {};
+}
+
+/**
+ * statm_parse_rss_kb() - the resident set size, in kB, from /proc/PID/statm text ("size resident ...").
+ */
+int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret) {
+        const char *p = text;
+        uint64_t pages = 0;
+        bool digits = false;
+
+        while (*p == ' ')
+                p++;
+        if (!isdigit((unsigned char) *p))
+                return -EBADMSG;
+        while (isdigit((unsigned char) *p))
+                p++;
+        if (*p != ' ')
+                return -EBADMSG;
+        p++;
+        for (; isdigit((unsigned char) *p); p++) {
+                unsigned d = (unsigned) (*p - '0');
+
+                if (pages > (UINT64_MAX - d) / 10)
+                        return -EBADMSG;
+                pages = pages * 10 + d;
+                digits = true;
+        }
+        if (!digits || (*p != ' ' && *p != '\n' && *p != '\0'))
+                return -EBADMSG;
+        if (page_size <= 0 || pages > UINT64_MAX / (uint64_t) page_size)
+                return -EBADMSG;
+        *ret = pages * (uint64_t) page_size / 1024;
+        return 0;
+}
+
+/* Read a small per-process file into @buf; -errno when the process is gone or the file unreadable. */
+static ssize_t read_pid_file(int procfd, const char *pid, const char *name, char *buf, size_t size) {
+        char path[NAME_MAX + 16];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof(path), "%s/%s", pid, name);
+        fd = openat(procfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        n = read(fd, buf, size - 1);
+        if (n < 0)
+                return negative_errno();
+        buf[n] = '\0';
+        return n;
+}
+
+static bool match_comm(const GuestMatcher *m, int procfd, const char *pid) {
+        char comm[64];
+        ssize_t n;
+
+        n = read_pid_file(procfd, pid, "comm", comm, sizeof(comm));
+        if (n <= 0)
+                return false;
+        if (comm[n - 1] == '\n')
+                comm[n - 1] = '\0';
+        return regexec(&m->comm, comm, 0, NULL, 0) == 0;
+}
+
+static bool match_cmdline(const GuestMatcher *m, int procfd, const char *pid) {
+        _cleanup_free_ char *buf = NULL;
+        char path[NAME_MAX + 16];
+        size_t n;
+
+        snprintf(path, sizeof(path), "%s/cmdline", pid);
+        if (read_full_file_at(procfd, path, CMDLINE_MAX, &buf, &n) < 0 || n == 0)
+                return false;
+        /* Arguments are NUL-separated; pgrep -f matches them joined by spaces. */
+        while (n > 0 && buf[n - 1] == '\0')
+                n--;
+        for (size_t i = 0; i < n; i++)
+                if (buf[i] == '\0')
+                        buf[i] = ' ';
+        buf[n] = '\0';
+        return regexec(&m->cmdline, buf, 0, NULL, 0) == 0;
+}
+
+static bool is_pid(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (!isdigit((unsigned char) *s))
+                        return false;
+        return true;
+}
+
+/**
+ * guests_scan() - one pass over @proc_dir: count the guest processes and add up their RSS in kB.
+ *
+ * A process may exit at any point of the pass; it then simply isn't counted. Only the failure to open
+ * @proc_dir itself is an error. Per process, only comm is read (plus cmdline when that match is on),
+ * and statm for the guests.
+ */
+int guests_scan(const char *proc_dir, const GuestMatcher *m, GuestTotals *ret) {
+        _cleanup_closedir_ DIR *d = NULL;
+        GuestTotals t = {};
+        long page_size = sysconf(_SC_PAGESIZE);
+        struct dirent *de;
+        int procfd;
+
+        d = opendir(proc_dir);
+        if (!d)
+                return negative_errno();
+        procfd = dirfd(d);
+
+        if (!m->have_comm && !m->have_cmdline) {
+                *ret = t;
+                return 0;
+        }
+
+        errno = 0;
+        while ((de = readdir(d))) {
+                char statm[128];
+                uint64_t rss;
+
+                if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
+                        continue;
+                if (!is_pid(de->d_name))
+                        continue;
+                if (!(m->have_comm && match_comm(m, procfd, de->d_name)) &&
+                    !(m->have_cmdline && match_cmdline(m, procfd, de->d_name)))
+                        continue;
+                if (read_pid_file(procfd, de->d_name, "statm", statm, sizeof(statm)) <= 0)
+                        continue; /* exited since */
+                if (statm_parse_rss_kb(statm, page_size, &rss) < 0)
+                        continue;
+                t.rss_kb += rss;
+                t.count++;
+        }
+        *ret = t;
+        return 0;
+}

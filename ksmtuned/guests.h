@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One pass over a /proc tree: which processes are guests, and how much memory they hold. */
+#pragma once
+
+#include <regex.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct GuestMatcher {
+        bool have_comm, have_cmdline;
+        regex_t comm;    /* on /proc/PID/comm */
+        regex_t cmdline; /* on /proc/PID/cmdline, arguments joined by spaces as pgrep -f does */
+} GuestMatcher;
+
+typedef struct GuestTotals {
+        uint64_t rss_kb;
+        unsigned count;
+} GuestTotals;
+
+int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf, size_t errlen);
+void guest_matcher_done(GuestMatcher *m);
+int guests_scan(const char *proc_dir, const GuestMatcher *m, GuestTotals *ret);
+int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret);

@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Logging to the journal (native, with fields) or stderr, and the DEBUG/LOGFILE decision log. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static bool use_journal;
+static FILE *logfile;
+
+/**
+ * log_open() - log natively to the journal when our stderr is systemd's journal stream.
+ *
+ * systemd sets JOURNAL_STREAM to the device and inode of the stream it connected; comparing them with
+ * our own stderr tells a service from a shell that merely inherited the variable.
+ */
+void log_open(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        use_journal = false;
+        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+                return;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return;
+        use_journal = st.st_dev == (dev_t) dev && st.st_ino == (ino_t) ino;
+}
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+/**
+ * log_set_file() - (re)open the LOGFILE that decision lines are appended to; NULL closes it.
+ *
+ * Reopening on every reload lets logrotate move the file away.
+ */
+int log_set_file(const char *path) {
+        FILE *f = NULL;
+
+        if (path) {
+                int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+
+                if (fd < 0)
+                        return negative_errno();
+                f = fdopen(fd, "ae");
+                if (!f) {
+                        int r = negative_errno();
+
+                        close(fd);
+                        return r;
+                }
+                setvbuf(f, NULL, _IOLBF, 0);
+        }
+        log_close_file();
+        logfile = f;
+        return 0;
+}
+
+void log_close_file(void) {
+        if (logfile)
+                fclose(logfile);
+        logfile = NULL;
+}
+
+/**
+ * log_to_file() - append a line to LOGFILE, stamped like the original's `date` output.
+ */
+void log_to_file(const char *format, ...) {
+        char stamp[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        va_list ap;
+
+        if (!logfile)
+                return;
+        strftime(stamp, sizeof(stamp), "%a %b %e %H:%M:%S %Z %Y", localtime_r(&now, &tm));
+        fprintf(logfile, "%s: ", stamp);
+        va_start(ap, format);
+        vfprintf(logfile, format, ap);
+        va_end(ap);
+        fputc('\n', logfile);
+}
+
+/**
+ * log_internal() - log one message at @level; with @error (a -errno), %m in @format names it.
+ *
+ * @fields: NULL or a NULL-terminated list of "KEY=value" strings sent to the journal with the message.
+ * Returns @error, so callers can write `return log_error_errno(r, ...)`.
+ */
+int log_internal(int level, int error, const char *const *fields, const char *format, ...) {
+        char msg[2048];
+        va_list ap;
+        int saved_errno = errno;
+
+        if (level > max_level)
+                return error;
+
+        errno = error < 0 ? -error : error;
+        va_start(ap, format);
+        vsnprintf(msg, sizeof(msg), format, ap);
+        va_end(ap);
+
+        if (use_journal) {
+                struct iovec iov[32];
+                char prio[16], mbuf[sizeof(msg) + 8], ebuf[32];
+                size_t n = 0;
+
+                snprintf(prio, sizeof(prio), "PRIORITY=%d", level);
+                snprintf(mbuf, sizeof(mbuf), "MESSAGE=%s", msg);
+                iov[n++] = (struct iovec) { prio, strlen(prio) };
+                iov[n++] = (struct iovec) { mbuf, strlen(mbuf) };
+                iov[n++] = (struct iovec) { (char *) "SYSLOG_IDENTIFIER=ksmtuned", 26 };
+                if (error != 0) {
+                        snprintf(ebuf, sizeof(ebuf), "ERRNO=%d", error < 0 ? -error : error);
+                        iov[n++] = (struct iovec) { ebuf, strlen(ebuf) };
+                }
+                for (size_t i = 0; fields && fields[i] && n < ELEMENTSOF(iov); i++)
+                        iov[n++] = (struct iovec) { (char *) fields[i], strlen(fields[i]) };
+                if (sd_journal_sendv(iov, (int) n) >= 0) {
+                        errno = saved_errno;
+                        return error;
+                }
+        }
+
+        fprintf(stderr, "%s%s\n",
+                level <= LOG_ERR       ? "error: "
+                : level == LOG_WARNING ? "warning: "
+                                       : "",
+                msg);
+        errno = saved_errno;
+        return error;
+}

@@ -1,0 +1,465 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* ksmtuned's manager: one sd-event loop that samples memory, asks the policy and applies its decision. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "ksm-sysfs.h"
+#include "log.h"
+#include "manager.h"
+#include "meminfo.h"
+
+static const char *const knob_names[_KNOB_MAX] = {
+        [KNOB_PAGES_TO_SCAN] = "pages_to_scan",
+        [KNOB_SLEEP_MILLISECS] = "sleep_millisecs",
+        [KNOB_RUN] = "run",
+};
+
+static void config_report(void *userdata, ConfigSeverity severity, const char *file, unsigned line,
+                          const char *message) {
+        int level = severity == CONFIG_ERROR ? LOG_ERR : LOG_WARNING;
+
+        if (line > 0)
+                log_full_errno(level, 0, "%s:%u: %s", file, line, message);
+        else
+                log_full_errno(level, 0, "%s: %s", file, message);
+}
+
+/* Human-readable kB figure for STATUS= and the log. */
+static const char *format_kb(char *buf, size_t size, uint64_t kb) {
+        if (kb >= 1024 * 1024)
+                snprintf(buf, size, "%.1f GiB", (double) kb / (1024.0 * 1024.0));
+        else if (kb >= 1024)
+                snprintf(buf, size, "%.1f MiB", (double) kb / 1024.0);
+        else
+                snprintf(buf, size, "%" PRIu64 " kB", kb);
+        return buf;
+}
+
+static void apply_log_level(Manager *m) {
+        log_set_max_level(m->opts.debug || m->settings.debug ? LOG_DEBUG : LOG_INFO);
+}
+
+/* Open LOGFILE for decision lines when DEBUG and LOGFILE are both set; reopened on every reload. */
+static void apply_logfile(Manager *m) {
+        int r;
+
+        if (!m->settings.debug || !m->settings.logfile) {
+                log_close_file();
+                return;
+        }
+        r = log_set_file(m->settings.logfile);
+        if (r < 0)
+                log_warning_errno(r, "Failed to open LOGFILE %s: %m, ignoring", m->settings.logfile);
+}
+
+/* Take new settings: the guest matcher, the derived threshold and sleep, logging. Fails without change. */
+static int manager_apply_settings(Manager *m, Settings *s) {
+        GuestMatcher matcher;
+        PolicyParams params;
+        MemInfo mi;
+        char err[256];
+        int r;
+
+        r = guest_matcher_init(&matcher, s->guest_comm, s->guest_cmdline, err, sizeof(err));
+        if (r < 0)
+                return log_error_errno(r, "Invalid guest match expression: %s", err);
+
+        r = meminfo_read(m->opts.proc_dir, &mi);
+        if (r < 0) {
+                guest_matcher_done(&matcher);
+                return log_error_errno(r, "Failed to read MemTotal from %s/meminfo: %m", m->opts.proc_dir);
+        }
+        policy_params(s, mi.mem_total, &params);
+
+        guest_matcher_done(&m->matcher);
+        m->matcher = matcher;
+        settings_done(&m->settings);
+        m->settings = *s;
+        *s = (Settings) {};
+        m->params = params;
+        apply_log_level(m);
+        apply_logfile(m);
+        log_debug("total %" PRIu64 " kB, sleep %" PRIu64 " ms, thres %" PRIu64 " kB", params.total,
+                  params.sleep_ms, params.thres);
+        return 0;
+}
+
+static void manager_publish_status(Manager *m) {
+        char a[32], b[32], c[32], t[32];
+        const Decision *d = &m->last;
+        const char *suffix = m->reload_failed ? "; configuration reload failed, previous one in force" : "";
+
+        if (!m->have_decision)
+                return;
+        if (d->run)
+                sd_notifyf(0,
+                           "STATUS=KSM on: pages_to_scan %" PRIi64 ", sleep %" PRIu64 " ms; free %s %s threshold %s; "
+                           "guests commit %s%s",
+                           d->npages, d->sleep_ms, format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=",
+                           format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed), suffix);
+        else
+                sd_notifyf(0, "STATUS=KSM off: free %s > threshold %s, guests commit %s of %s%s",
+                           format_kb(a, sizeof(a), d->free), format_kb(b, sizeof(b), d->thres),
+                           format_kb(c, sizeof(c), d->committed), format_kb(t, sizeof(t), d->total), suffix);
+}
+
+/*
+ * Write one knob unless it already holds @value. A failure is logged when it first happens (or its errno
+ * changes), its end is logged too, and every adjustment tries again.
+ */
+static void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, uint64_t value) {
+        const char *name = knob_names[knob];
+        int r = 0;
+
+        if (!known || cur != value)
+                r = ksm_write_u64(m->ksm_fd, name, value);
+        if (r < 0) {
+                if (m->knob_error[knob] != r)
+                        log_warning_errno(r, "Failed to write %" PRIu64 " to %s/%s: %m; retrying at every adjustment",
+                                          value, m->opts.ksm_dir, name);
+                m->knob_error[knob] = r;
+                return;
+        }
+        if (m->knob_error[knob] != 0)
+                log_info("Writing %s/%s works again", m->opts.ksm_dir, name);
+        m->knob_error[knob] = 0;
+}
+
+/* Write what the decision asks for, in the original's order, and log every change at info. */
+static void manager_apply(Manager *m, const Decision *d) {
+        uint64_t cur[_KNOB_MAX] = {};
+        bool known[_KNOB_MAX];
+        char a[32], b[32], c[32], t[32];
+
+        for (int k = 0; k < _KNOB_MAX; k++)
+                known[k] = ksm_read_u64(m->ksm_fd, knob_names[k], &cur[k]) >= 0;
+
+        if (!d->run) {
+                manager_write_knob(m, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_STOP);
+                if (known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_STOP)
+                        return;
+                log_info("Stopped KSM: free %s > threshold %s and guests commit %s, below %s less the threshold",
+                         format_kb(a, sizeof(a), d->free), format_kb(b, sizeof(b), d->thres),
+                         format_kb(c, sizeof(c), d->committed), format_kb(t, sizeof(t), d->total));
+                return;
+        }
+
+        manager_write_knob(m, KNOB_PAGES_TO_SCAN, known[KNOB_PAGES_TO_SCAN], cur[KNOB_PAGES_TO_SCAN],
+                           (uint64_t) d->npages);
+        manager_write_knob(m, KNOB_SLEEP_MILLISECS, known[KNOB_SLEEP_MILLISECS], cur[KNOB_SLEEP_MILLISECS],
+                           d->sleep_ms);
+        manager_write_knob(m, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_MERGE);
+
+        if (known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE && known[KNOB_PAGES_TO_SCAN] &&
+            cur[KNOB_PAGES_TO_SCAN] == (uint64_t) d->npages && known[KNOB_SLEEP_MILLISECS] &&
+            cur[KNOB_SLEEP_MILLISECS] == d->sleep_ms)
+                return;
+        log_info("%s KSM: pages_to_scan %" PRIi64 ", sleep_millisecs %" PRIu64 " (free %s %s threshold %s, guests "
+                 "commit %s)",
+                 known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE ? "Tuned" : "Started", d->npages, d->sleep_ms,
+                 format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=", format_kb(b, sizeof(b), d->thres),
+                 format_kb(c, sizeof(c), d->committed));
+}
+
+/**
+ * manager_adjust() - one adjustment: sample, decide, apply, report.
+ *
+ * A failure to sample memory skips this adjustment (logged once while it lasts); the next one retries.
+ */
+int manager_adjust(Manager *m, const char *reason) {
+        Snapshot snap = {};
+        GuestTotals g;
+        MemInfo mi;
+        Decision d;
+        char line[512];
+        int r;
+
+        r = meminfo_read(m->opts.proc_dir, &mi);
+        if (r < 0) {
+                if (m->meminfo_error != r)
+                        log_warning_errno(r, "Failed to read %s/meminfo: %m; skipping adjustments until it reads again",
+                                          m->opts.proc_dir);
+                m->meminfo_error = r;
+                return r;
+        }
+        if (m->meminfo_error != 0)
+                log_info("%s/meminfo reads again", m->opts.proc_dir);
+        m->meminfo_error = 0;
+
+        r = guests_scan(m->opts.proc_dir, &m->matcher, &g);
+        if (r < 0) {
+                if (m->proc_error != r)
+                        log_warning_errno(r, "Failed to scan %s for guests: %m; skipping adjustments until it works again",
+                                          m->opts.proc_dir);
+                m->proc_error = r;
+                return r;
+        }
+        if (m->proc_error != 0)
+                log_info("Scanning %s for guests works again", m->opts.proc_dir);
+        m->proc_error = 0;
+
+        snap = (Snapshot) {
+                .mem_total = mi.mem_total,
+                .mem_free = mi.mem_free,
+                .buffers = mi.buffers,
+                .cached = mi.cached,
+                .committed = g.rss_kb,
+                .guests = g.count,
+        };
+        policy_decide(&m->settings, &m->params, &snap, m->npages, &d);
+        m->adjustments++;
+
+        if (d.run)
+                snprintf(line, sizeof(line),
+                         "adjustment #%u (%s): total %" PRIu64 " free %" PRIu64 " thres %" PRIu64 " committed %" PRIu64
+                         " (%u guests) -> start pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64 " (%s)",
+                         m->adjustments, reason, d.total, d.free, d.thres, d.committed, g.count, d.npages, d.sleep_ms,
+                         d.boost ? "boost" : "decay");
+        else
+                snprintf(line, sizeof(line),
+                         "adjustment #%u (%s): total %" PRIu64 " free %" PRIu64 " thres %" PRIu64 " committed %" PRIu64
+                         " (%u guests) -> stop",
+                         m->adjustments, reason, d.total, d.free, d.thres, d.committed, g.count);
+
+        if (!m->opts.dry_run)
+                manager_apply(m, &d);
+        else
+                log_info("dry run, not written: %s", line);
+
+        {
+                char f[8][48];
+                const char *fields[9];
+
+                snprintf(f[0], sizeof(f[0]), "KSM_REASON=%s", reason);
+                snprintf(f[1], sizeof(f[1]), "KSM_RUN=%d", d.run ? 1 : 0);
+                snprintf(f[2], sizeof(f[2]), "KSM_PAGES_TO_SCAN=%" PRIi64, d.npages);
+                snprintf(f[3], sizeof(f[3]), "KSM_SLEEP_MILLISECS=%" PRIu64, d.sleep_ms);
+                snprintf(f[4], sizeof(f[4]), "KSM_FREE_KB=%" PRIu64, d.free);
+                snprintf(f[5], sizeof(f[5]), "KSM_THRES_KB=%" PRIu64, d.thres);
+                snprintf(f[6], sizeof(f[6]), "KSM_COMMITTED_KB=%" PRIu64, d.committed);
+                snprintf(f[7], sizeof(f[7]), "KSM_GUESTS=%u", g.count);
+                for (int i = 0; i < 8; i++)
+                        fields[i] = f[i];
+                fields[8] = NULL;
+                log_internal(LOG_DEBUG, 0, fields, "%s", line);
+        }
+        if (m->settings.debug)
+                log_to_file("%s", line);
+
+        m->npages = d.npages;
+        m->last = d;
+        m->have_decision = true;
+        manager_publish_status(m);
+        return 0;
+}
+
+static int manager_arm_timer(Manager *m) {
+        uint64_t usec = (uint64_t) m->settings.monitor_interval * UINT64_C(1000000);
+        int r;
+
+        r = sd_event_source_set_time_relative(m->timer, usec);
+        if (r < 0)
+                return r;
+        return sd_event_source_set_enabled(m->timer, SD_EVENT_ONESHOT);
+}
+
+static void manager_adjust_and_rearm(Manager *m, const char *reason) {
+        int r;
+
+        (void) manager_adjust(m, reason);
+        /* Like the original, the interval runs from the last adjustment, whatever caused it. */
+        r = manager_arm_timer(m);
+        if (r < 0)
+                log_error_errno(r, "Failed to arm the interval timer: %m");
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        manager_adjust_and_rearm(userdata, "interval");
+        return 0;
+}
+
+static int on_retune(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        const char *reason = m->retune_reason ? m->retune_reason : "request";
+
+        m->retune_reason = NULL;
+        manager_adjust_and_rearm(m, reason);
+        return 0;
+}
+
+/* Ask for an adjustment soon; requests that arrive before it runs share it. */
+static void manager_request_retune(Manager *m, const char *reason) {
+        if (!m->retune_reason)
+                m->retune_reason = reason;
+        (void) sd_event_source_set_enabled(m->retune, SD_EVENT_ONESHOT);
+}
+
+static int manager_reload(Manager *m) {
+        Settings s;
+        int r;
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading %s\nMONOTONIC_USEC=%" PRIu64, m->opts.config_path,
+                   (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000);
+        log_info("Reloading configuration from %s", m->opts.config_path);
+        settings_init(&s);
+        r = config_load(m->opts.config_path, m->opts.dropin_dir, &s, config_report, m);
+        if (r >= 0)
+                r = manager_apply_settings(m, &s);
+        settings_done(&s);
+        if (r < 0) {
+                log_error("Configuration not reloaded: keeping the running configuration");
+                m->reload_failed = true;
+        } else
+                m->reload_failed = false;
+
+        manager_adjust_and_rearm(m, "reload");
+        sd_notify(0, "READY=1");
+        return r;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        switch (si->ssi_signo) {
+        case SIGUSR1:
+                manager_request_retune(m, "SIGUSR1");
+                break;
+        case SIGHUP:
+                (void) manager_reload(m);
+                break;
+        case SIGTERM:
+        case SIGINT:
+                sd_notify(0, "STOPPING=1\nSTATUS=Stopping; KSM left as it is");
+                log_info("Received %s, exiting; KSM is left as it is", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                sd_event_exit(sd_event_source_get_event(s), 0);
+                break;
+        }
+        return 0;
+}
+
+int manager_new(const ManagerOptions *opts, Manager **ret) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        Settings s;
+        int r;
+
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return log_error_errno(-ENOMEM, "Out of memory");
+        m->opts = *opts;
+        m->ksm_fd = -1;
+        settings_init(&m->settings);
+        log_set_max_level(opts->debug ? LOG_DEBUG : LOG_INFO);
+
+        settings_init(&s);
+        r = config_load(opts->config_path, opts->dropin_dir, &s, config_report, m);
+        if (r < 0) {
+                settings_done(&s);
+                return log_error_errno(r, "Invalid configuration in %s, not starting", opts->config_path);
+        }
+        r = manager_apply_settings(m, &s);
+        settings_done(&s);
+        if (r < 0)
+                return r;
+
+        r = ksm_open_dir(opts->ksm_dir, &m->ksm_fd);
+        if (r == -ENOENT)
+                return log_error_errno(r, "%s does not exist: this kernel has no KSM (CONFIG_KSM), nothing to tune",
+                                       opts->ksm_dir);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open %s: %m", opts->ksm_dir);
+        if (!opts->dry_run && faccessat(m->ksm_fd, "run", W_OK, AT_EACCESS) < 0) {
+                r = negative_errno();
+                if (r == -EACCES || r == -EPERM || r == -EROFS)
+                        return log_error_errno(r, "Cannot write %s/run: %m (ksmtuned must run as root; "
+                                                  "use --dry-run to only watch)", opts->ksm_dir);
+                return log_error_errno(r, "Cannot write %s/run: %m", opts->ksm_dir);
+        }
+
+        if (opts->once) {
+                *ret = TAKE_PTR(m);
+                return 0;
+        }
+
+        r = sd_event_default(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate the event loop: %m");
+
+        {
+                static const int sigs[] = { SIGUSR1, SIGHUP, SIGTERM, SIGINT };
+                sigset_t mask;
+
+                sigemptyset(&mask);
+                for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                        sigaddset(&mask, sigs[i]);
+                if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                        return log_error_errno(negative_errno(), "Failed to block signals: %m");
+                for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+                        r = sd_event_add_signal(m->event, &m->signals[i], sigs[i], on_signal, m);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to watch signal %d: %m", sigs[i]);
+                }
+        }
+
+        /* Armed for real by the first adjustment; the interval runs from each adjustment. */
+        r = sd_event_add_time_relative(m->event, &m->timer, CLOCK_MONOTONIC,
+                                       (uint64_t) m->settings.monitor_interval * UINT64_C(1000000), 100 * 1000,
+                                       on_timer, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the interval timer: %m");
+
+        r = sd_event_add_defer(m->event, &m->retune, on_retune, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the retune source: %m");
+        /* Idle priority: pending signals are all taken first, so a burst of them yields one adjustment. */
+        (void) sd_event_source_set_priority(m->retune, SD_EVENT_PRIORITY_IDLE);
+        (void) sd_event_source_set_enabled(m->retune, SD_EVENT_OFF);
+
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0)
+                log_warning_errno(r, "Failed to enable the watchdog: %m, ignoring");
+
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+Manager *manager_free(Manager *m) {
+        if (!m)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(m->signals); i++)
+                sd_event_source_unref(m->signals[i]);
+        sd_event_source_unref(m->timer);
+        sd_event_source_unref(m->retune);
+        sd_event_unref(m->event);
+        closep(&m->ksm_fd);
+        guest_matcher_done(&m->matcher);
+        settings_done(&m->settings);
+        log_close_file();
+        free(m);
+        return NULL;
+}
+
+/**
+ * manager_run() - adjust once at start-up, tell systemd we are ready, then loop until SIGTERM/SIGINT.
+ */
+int manager_run(Manager *m) {
+        int r;
+
+        log_info("ksmtuned " PACKAGE_VERSION " started: interval %" PRIi64 " s, threshold %" PRIu64 " kB of %" PRIu64
+                 " kB, sleep %" PRIu64 " ms%s",
+                 m->settings.monitor_interval, m->params.thres, m->params.total, m->params.sleep_ms,
+                 m->opts.dry_run ? ", dry run (nothing is written)" : "");
+        manager_adjust_and_rearm(m, "start-up");
+        sd_notify(0, "READY=1");
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+        return r;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The original ksmtuned's tuning decisions, as a pure function of settings, memory and previous npages. */
+#include "policy.h"
+#include "util.h"
+
+/* Saturating arithmetic: the original's shell arithmetic overflowed on large hosts; ours must not. */
+static int64_t add_sat(int64_t a, int64_t b) {
+        int64_t r;
+
+        if (__builtin_add_overflow(a, b, &r))
+                return b > 0 ? INT64_MAX : INT64_MIN;
+        return r;
+}
+
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+        uint64_t r;
+
+        if (__builtin_mul_overflow(a, b, &r))
+                return UINT64_MAX;
+        return r;
+}
+
+static uint64_t add_sat_u(uint64_t a, uint64_t b) {
+        uint64_t r;
+
+        if (__builtin_add_overflow(a, b, &r))
+                return UINT64_MAX;
+        return r;
+}
+
+/**
+ * policy_params() - what the original computed once at start: the sleep time and the free threshold.
+ *
+ * sleep = KSM_SLEEP_MSEC × 16 GiB / MemTotal (in kB), at least 10 ms;
+ * thres = MemTotal × KSM_THRES_COEF / 100, at least KSM_THRES_CONST. Truncating integer division.
+ */
+void policy_params(const Settings *s, uint64_t mem_total, PolicyParams *ret) {
+        uint64_t total = mem_total > 0 ? mem_total : 1;
+        uint64_t sleep_msec = s->sleep_msec > 0 ? (uint64_t) s->sleep_msec : 0;
+        uint64_t coef = s->thres_coef > 0 ? (uint64_t) s->thres_coef : 0;
+        uint64_t cnst = s->thres_const > 0 ? (uint64_t) s->thres_const : 0;
+        uint64_t sleep, thres;
+
+        sleep = mul_sat(sleep_msec, UINT64_C(16) * 1024 * 1024) / total;
+        if (sleep <= 10)
+                sleep = 10;
+        thres = mul_sat(total, coef) / 100;
+        if (cnst > thres)
+                thres = cnst;
+
+        *ret = (PolicyParams) {
+                .total = mem_total,
+                .sleep_ms = sleep,
+                .thres = thres,
+        };
+}
+
+/**
+ * policy_clamp() - keep npages within [KSM_NPAGES_MIN, KSM_NPAGES_MAX], MIN first as the original did.
+ */
+int64_t policy_clamp(const Settings *s, int64_t npages) {
+        if (npages < s->npages_min)
+                return s->npages_min;
+        if (npages > s->npages_max)
+                return s->npages_max;
+        return npages;
+}
+
+/**
+ * policy_decide() - one adjustment of the original script.
+ *
+ * Stop when the guests plus the threshold fit in memory and free memory is above the threshold
+ * (npages is left alone). Otherwise boost npages while free memory is below the threshold, decay it
+ * when not, clamp, and run with the derived sleep.
+ */
+void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages,
+                   Decision *ret) {
+        uint64_t free_kb = add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+        Decision d = {
+                .free = free_kb,
+                .thres = p->thres,
+                .committed = snap->committed,
+                .total = p->total,
+                .npages = prev_npages,
+                .sleep_ms = p->sleep_ms,
+        };
+
+        if (add_sat_u(snap->committed, p->thres) < p->total && free_kb > p->thres) {
+                d.run = false;
+                *ret = d;
+                return;
+        }
+
+        d.run = true;
+        d.boost = free_kb < p->thres;
+        d.npages = policy_clamp(s, add_sat(prev_npages, d.boost ? s->npages_boost : s->npages_decay));
+        *ret = d;
+}

@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The tuning policy against hand-computed cases at every branch and boundary of the original's formulas. */
+#include <check.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "policy.h"
+
+#define GiB_KB (UINT64_C(1024) * 1024)
+
+static Settings defaults(void) {
+        Settings s;
+
+        settings_init(&s);
+        return s;
+}
+
+/* sleep = SLEEP_MSEC × 16 GiB / MemTotal (floor 10); thres = MemTotal × COEF / 100 (at least CONST). */
+static const struct {
+        const char *what;
+        int64_t sleep_msec, coef, cnst;
+        uint64_t total;
+        uint64_t sleep, thres;
+} param_cases[] = {
+        { "16 GiB host: the reference point", 10, 20, 2048, 16 * GiB_KB, 10, 3355443 },
+        { "1 GiB host sleeps 16 times longer", 10, 20, 2048, 1 * GiB_KB, 160, 209715 },
+        { "tiny host: THRES_CONST floor", 10, 20, 2048, 8000, 20971, 2048 },
+        { "64 GiB host: sleep floor of 10", 10, 20, 2048, 64 * GiB_KB, 10, 13421772 },
+        { "sleep truncates to 11", 10, 20, 2048, 15252014, 11, 3050402 },
+        { "sleep truncates to 10 just above", 10, 20, 2048, 15252015, 10, 3050403 },
+        { "SLEEP_MSEC 0 still sleeps 10", 0, 20, 2048, 16 * GiB_KB, 10, 3355443 },
+        { "COEF 0: threshold is CONST", 10, 0, 5000, 16 * GiB_KB, 10, 5000 },
+        { "COEF 100: threshold is all memory", 10, 100, 2048, 4 * GiB_KB, 40, 4 * GiB_KB },
+        { "CONST above COEF's share", 10, 20, 4000000, 16 * GiB_KB, 10, 4000000 },
+        { "24 TiB host: no overflow", 10, 20, 2048, UINT64_C(25769803776), 10, UINT64_C(5153960755) },
+        { "large SLEEP_MSEC", 1000000, 20, 2048, 16 * GiB_KB, 1000000, 3355443 },
+};
+
+START_TEST(test_params) {
+        Settings s = defaults();
+        PolicyParams p;
+
+        s.sleep_msec = param_cases[_i].sleep_msec;
+        s.thres_coef = param_cases[_i].coef;
+        s.thres_const = param_cases[_i].cnst;
+        policy_params(&s, param_cases[_i].total, &p);
+        ck_assert_msg(p.sleep_ms == param_cases[_i].sleep, "%s: sleep %llu, want %llu", param_cases[_i].what,
+                      (unsigned long long) p.sleep_ms, (unsigned long long) param_cases[_i].sleep);
+        ck_assert_msg(p.thres == param_cases[_i].thres, "%s: thres %llu, want %llu", param_cases[_i].what,
+                      (unsigned long long) p.thres, (unsigned long long) param_cases[_i].thres);
+        ck_assert_uint_eq(p.total, param_cases[_i].total);
+        settings_done(&s);
+}
+END_TEST
+
+/* With default settings on a 16 GiB host: total 16777216 kB, thres 3355443 kB, sleep 10. */
+#define TOTAL (16 * GiB_KB)
+#define THRES UINT64_C(3355443)
+
+static const struct {
+        const char *what;
+        uint64_t mem_free, buffers, cached, committed;
+        int64_t prev;
+        bool run, boost;
+        int64_t npages;
+} decide_cases[] = {
+        { "plenty free, no guests: stop", 10000000, 0, 0, 0, 0, false, false, 0 },
+        { "stop leaves npages alone", 10000000, 0, 0, 0, 700, false, false, 700 },
+        { "free == thres is not above it: run, decay to MIN", THRES, 0, 0, 0, 0, true, false, 64 },
+        { "free one below thres: boost", THRES - 1, 0, 0, 0, 0, true, true, 300 },
+        { "free one above thres, no guests: stop", THRES + 1, 0, 0, 0, 0, false, false, 0 },
+        { "committed + thres == total: run, decay", THRES + 1, 0, 0, TOTAL - THRES, 300, true, false, 250 },
+        { "committed + thres one below total: stop", THRES + 1, 0, 0, TOTAL - THRES - 1, 300, false, false, 300 },
+        { "committed + thres above total, free high: decay", 9000000, 0, 0, TOTAL, 1000, true, false, 950 },
+        { "boost clamps at MAX", 1000, 0, 0, 0, 1100, true, true, 1250 },
+        { "boost at MAX stays", 1000, 0, 0, 0, 1250, true, true, 1250 },
+        { "decay clamps at MIN", 9000000, 0, 0, TOTAL, 100, true, false, 64 },
+        { "decay at MIN stays", 9000000, 0, 0, TOTAL, 64, true, false, 64 },
+        { "npages from a larger MAX is clamped", 9000000, 0, 0, TOTAL, 5000, true, false, 1250 },
+        { "free counts Buffers and Cached: above", 1000000, 1000000, 1355444, 0, 0, false, false, 0 },
+        { "free counts Buffers and Cached: below", 1000000, 1000000, 1355442, 0, 0, true, true, 300 },
+        { "huge committed saturates, runs", 9000000, 0, 0, UINT64_MAX, 300, true, false, 250 },
+};
+
+START_TEST(test_decide) {
+        Settings s = defaults();
+        PolicyParams p;
+        Snapshot snap = {
+                .mem_total = TOTAL,
+                .mem_free = decide_cases[_i].mem_free,
+                .buffers = decide_cases[_i].buffers,
+                .cached = decide_cases[_i].cached,
+                .committed = decide_cases[_i].committed,
+        };
+        Decision d;
+
+        policy_params(&s, TOTAL, &p);
+        ck_assert_uint_eq(p.thres, THRES);
+        policy_decide(&s, &p, &snap, decide_cases[_i].prev, &d);
+        ck_assert_msg(d.run == decide_cases[_i].run, "%s: run %d", decide_cases[_i].what, d.run);
+        if (d.run) {
+                ck_assert_msg(d.boost == decide_cases[_i].boost, "%s: boost %d", decide_cases[_i].what, d.boost);
+                ck_assert_uint_eq(d.sleep_ms, 10);
+        }
+        ck_assert_msg(d.npages == decide_cases[_i].npages, "%s: npages %lld, want %lld", decide_cases[_i].what,
+                      (long long) d.npages, (long long) decide_cases[_i].npages);
+        ck_assert_uint_eq(d.thres, THRES);
+        ck_assert_uint_eq(d.free, decide_cases[_i].mem_free + decide_cases[_i].buffers + decide_cases[_i].cached);
+        settings_done(&s);
+}
+END_TEST
+
+/* The original's sequence from npages 0 under steady pressure, then relief, with custom settings. */
+START_TEST(test_sequence_custom) {
+        Settings s = defaults();
+        PolicyParams p;
+        Snapshot press = { .mem_total = 1 * GiB_KB, .mem_free = 1000, .committed = 0 };
+        Snapshot ease = { .mem_total = 1 * GiB_KB, .mem_free = 900000, .committed = 1 * GiB_KB };
+        /* 0+1000 is below MIN: 1500; then 2500, capped at MAX; relief decays by 200 down to MIN. */
+        static const int64_t want[] = { 1500, 2500, 2500, 2500, 2300, 2100, 1900, 1700, 1500, 1500 };
+        int64_t npages = 0;
+        Decision d;
+
+        s.npages_boost = 1000;
+        s.npages_decay = -200;
+        s.npages_min = 1500;
+        s.npages_max = 2500;
+        s.thres_coef = 50;
+        s.sleep_msec = 5;
+        policy_params(&s, 1 * GiB_KB, &p);
+        ck_assert_uint_eq(p.thres, 524288);
+        ck_assert_uint_eq(p.sleep_ms, 80);
+
+        for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+                policy_decide(&s, &p, i < 4 ? &press : &ease, npages, &d);
+                ck_assert(d.run);
+                ck_assert_uint_eq(d.sleep_ms, 80);
+                npages = d.npages;
+                ck_assert_msg(npages == want[i], "step %zu: %lld", i, (long long) npages);
+        }
+        settings_done(&s);
+}
+END_TEST
+
+START_TEST(test_clamp) {
+        Settings s = defaults();
+
+        ck_assert_int_eq(policy_clamp(&s, INT64_MIN), 64);
+        ck_assert_int_eq(policy_clamp(&s, 63), 64);
+        ck_assert_int_eq(policy_clamp(&s, 64), 64);
+        ck_assert_int_eq(policy_clamp(&s, 1250), 1250);
+        ck_assert_int_eq(policy_clamp(&s, 1251), 1250);
+        ck_assert_int_eq(policy_clamp(&s, INT64_MAX), 1250);
+        settings_done(&s);
+}
+END_TEST
+
+/* Boost near INT64_MAX must not wrap around to a negative npages. */
+START_TEST(test_no_wraparound) {
+        Settings s = defaults();
+        PolicyParams p;
+        Snapshot snap = { .mem_total = TOTAL, .mem_free = 0 };
+        Decision d;
+
+        s.npages_max = INT64_MAX;
+        s.npages_boost = 1000000000;
+        policy_params(&s, TOTAL, &p);
+        policy_decide(&s, &p, &snap, INT64_MAX - 5, &d);
+        ck_assert(d.run);
+        ck_assert_int_eq(d.npages, INT64_MAX);
+        settings_done(&s);
+}
+END_TEST
+
+static Suite *policy_suite(void) {
+        Suite *s = suite_create("policy");
+        TCase *tc = tcase_create("core");
+
+        tcase_add_loop_test(tc, test_params, 0, sizeof(param_cases) / sizeof(param_cases[0]));
+        tcase_add_loop_test(tc, test_decide, 0, sizeof(decide_cases) / sizeof(decide_cases[0]));
+        tcase_add_test(tc, test_sequence_custom);
+        tcase_add_test(tc, test_clamp);
+        tcase_add_test(tc, test_no_wraparound);
+        suite_add_tcase(s, tc);
+        return s;
+}
+
+int main(void) {
+        SRunner *sr = srunner_create(policy_suite());
+        int failed;
+
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
