@@ -27,12 +27,15 @@
  * settings_done() and settings_copy() know not to free or duplicate it.
  */
 static char default_guest_comm[] = DEFAULT_GUEST_COMM;
+static char default_libvirt_uri[] = DEFAULT_LIBVIRT_URI;
 
 typedef enum KeyType {
         KEY_INT,
         KEY_FLAG,    /* DEBUG: on when non-empty, as the script's [ -n "$DEBUG" ] */
         KEY_PATH,    /* absolute, or empty for unset */
         KEY_REGEX,   /* POSIX ERE, or empty for off */
+        KEY_STRING,  /* any text the shell would not have to expand, or empty for off */
+        KEY_BOOL,    /* 1 or 0 (yes/no, true/false, on/off) */
         KEY_IGNORED, /* the script read it, we have no use for it */
 } KeyType;
 
@@ -57,6 +60,9 @@ typedef enum Key {
         K_LOGFILE,
         K_GUEST_COMM,
         K_GUEST_CMDLINE,
+        K_LIBVIRT_URI,
+        K_KVM_EVENTS,
+        K_EVENT_SETTLE_MSEC,
         K_PIDFILE,
         N_KEYS,
 } Key;
@@ -77,6 +83,10 @@ static const KeyInfo keys[N_KEYS] = {
         [K_LOGFILE] = { "LOGFILE", KEY_PATH, offsetof(Settings, logfile) },
         [K_GUEST_COMM] = { "KSM_GUEST_COMM", KEY_REGEX, offsetof(Settings, guest_comm) },
         [K_GUEST_CMDLINE] = { "KSM_GUEST_CMDLINE", KEY_REGEX, offsetof(Settings, guest_cmdline) },
+        [K_LIBVIRT_URI] = { "KSM_LIBVIRT_URI", KEY_STRING, offsetof(Settings, libvirt_uri) },
+        [K_KVM_EVENTS] = { "KSM_KVM_EVENTS", KEY_BOOL, offsetof(Settings, kvm_events) },
+        [K_EVENT_SETTLE_MSEC] = { "KSM_EVENT_SETTLE_MSEC", KEY_INT, offsetof(Settings, event_settle_msec), 0, 60000,
+                                  "ms" },
         /* The script took its pid file from the environment after sourcing the file, so a user may have set it. */
         [K_PIDFILE] = { "PIDFILE", KEY_IGNORED },
 };
@@ -115,7 +125,7 @@ static char **string_field(Settings *s, const KeyInfo *k) {
 }
 
 static void string_free(char *p) {
-        if (p != default_guest_comm)
+        if (p != default_guest_comm && p != default_libvirt_uri)
                 free(p);
 }
 
@@ -140,6 +150,9 @@ void settings_init(Settings *s) {
                 .thres_coef = 20,
                 .thres_const = 2048,
                 .guest_comm = default_guest_comm,
+                .libvirt_uri = default_libvirt_uri,
+                .kvm_events = true,
+                .event_settle_msec = 2000,
         };
 }
 
@@ -153,6 +166,7 @@ void settings_done(Settings *s) {
         string_free(s->logfile);
         string_free(s->guest_comm);
         string_free(s->guest_cmdline);
+        string_free(s->libvirt_uri);
         *s = (Settings) {};
 }
 
@@ -180,9 +194,9 @@ static int string_copy(const char *src, char **ret) {
 int settings_copy(const Settings *src, Settings *ret) {
         Settings c = *src;
 
-        c.logfile = c.guest_comm = c.guest_cmdline = NULL;
+        c.logfile = c.guest_comm = c.guest_cmdline = c.libvirt_uri = NULL;
         if (string_copy(src->logfile, &c.logfile) < 0 || string_copy(src->guest_comm, &c.guest_comm) < 0 ||
-            string_copy(src->guest_cmdline, &c.guest_cmdline) < 0) {
+            string_copy(src->guest_cmdline, &c.guest_cmdline) < 0 || string_copy(src->libvirt_uri, &c.libvirt_uri) < 0) {
                 settings_done(&c);
                 return -ENOMEM;
         }
@@ -209,7 +223,8 @@ bool settings_equal(const Settings *a, const Settings *b) {
                a->npages_min == b->npages_min && a->npages_max == b->npages_max &&
                a->thres_coef == b->thres_coef && a->thres_const == b->thres_const && a->debug == b->debug &&
                string_same(a->logfile, b->logfile) && string_same(a->guest_comm, b->guest_comm) &&
-               string_same(a->guest_cmdline, b->guest_cmdline);
+               string_same(a->guest_cmdline, b->guest_cmdline) && string_same(a->libvirt_uri, b->libvirt_uri) &&
+               a->kvm_events == b->kvm_events && a->event_settle_msec == b->event_settle_msec;
 }
 
 static void loader_done(Loader *l) {
@@ -705,6 +720,34 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
                 string_free(*string_field(&l->settings, k));
                 *string_field(&l->settings, k) = *value ? TAKE_PTR(value) : NULL;
                 break;
+        case KEY_STRING:
+                string_free(*string_field(&l->settings, k));
+                *string_field(&l->settings, k) = *value ? TAKE_PTR(value) : NULL;
+                break;
+        case KEY_BOOL: {
+                static const char *const yes[] = { "1", "yes", "true", "on" }, *const no[] = { "0", "no", "false", "off" };
+                int b = -1;
+
+                if (*value == '\0') {
+                        Settings d;
+
+                        settings_init(&d);
+                        b = *(bool *) ((char *) &d + k->offset);
+                        report_value(l, CONFIG_WARNING, name, raw, raw_len, "empty value, using the default %d", b);
+                }
+                for (size_t i = 0; b < 0 && i < ELEMENTSOF(yes); i++) {
+                        if (strcasecmp(value, yes[i]) == 0)
+                                b = 1;
+                        if (strcasecmp(value, no[i]) == 0)
+                                b = 0;
+                }
+                if (b < 0) {
+                        report_value(l, CONFIG_ERROR, name, raw, raw_len, "not a boolean: write 1 or 0");
+                        return 0;
+                }
+                *(bool *) ((char *) &l->settings + k->offset) = b;
+                break;
+        }
         case KEY_IGNORED:
                 break;
         }

@@ -7,6 +7,7 @@
 
 /* Default guest match: Fedora/RHEL's process names, plus Proxmox's "kvm". */
 #define DEFAULT_GUEST_COMM "^(qemu(-(kvm|system-.+)|:.{1,11})|kvm)$"
+#define DEFAULT_LIBVIRT_URI "qemu:///system"
 
 typedef struct Settings {
         int64_t monitor_interval; /* KSM_MONITOR_INTERVAL, seconds, >= 1 */
@@ -21,6 +22,9 @@ typedef struct Settings {
         char *logfile;            /* LOGFILE, NULL when unset or empty */
         char *guest_comm;         /* KSM_GUEST_COMM: ERE on the process name; NULL or "" = off */
         char *guest_cmdline;      /* KSM_GUEST_CMDLINE: ERE on the command line; NULL or "" = off */
+        char *libvirt_uri;        /* KSM_LIBVIRT_URI: watch this libvirt's guests; NULL or "" = off */
+        bool kvm_events;          /* KSM_KVM_EVENTS: retune on the kernel's KVM create/destroy uevents */
+        int64_t event_settle_msec; /* KSM_EVENT_SETTLE_MSEC: delay from a guest event to the adjustment */
 } Settings;
 
 /* A file (the main one or a drop-in) larger than this is an error, not something to allocate for. */

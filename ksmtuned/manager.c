@@ -90,10 +90,12 @@ static int manager_apply_settings(Manager *m, Settings *s) {
 }
 
 static void manager_publish_status(Manager *m) {
-        char a[32], b[32], c[32], t[32];
+        char a[32], b[32], c[32], t[32], suffix[160];
         const Decision *d = &m->last;
-        const char *suffix = m->reload_failed ? "; configuration reload failed, previous one in force" : "";
 
+        snprintf(suffix, sizeof(suffix), "%s%s%s", m->libvirt ? "; " : "",
+                 m->libvirt ? libvirt_state_to_string(libvirt_watch_state(m->libvirt)) : "",
+                 m->reload_failed ? "; configuration reload failed, previous one in force" : "");
         if (!m->have_decision)
                 return;
         if (d->run)
@@ -299,6 +301,62 @@ static void manager_request_retune(Manager *m, const char *reason) {
         (void) sd_event_source_set_enabled(m->retune, SD_EVENT_ONESHOT);
 }
 
+static int on_settle(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        char reason[160];
+
+        pending_reason(&m->pending, reason, sizeof(reason));
+        pending_clear(&m->pending);
+        manager_adjust_and_rearm(m, reason);
+        return 0;
+}
+
+/* A guest may have started or stopped: adjust once things settle; later events join that adjustment. */
+static void on_guest_event(void *userdata, const char *reason) {
+        Manager *m = userdata;
+        uint64_t now;
+
+        if (!reason) {
+                manager_publish_status(m);
+                return;
+        }
+        log_debug("Guest event: %s", reason);
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        if (!pending_add(&m->pending, now, (uint64_t) m->settings.event_settle_msec * 1000, reason))
+                return;
+        if (sd_event_source_set_time(m->settle, m->pending.due) < 0 ||
+            sd_event_source_set_enabled(m->settle, SD_EVENT_ONESHOT) < 0) {
+                pending_clear(&m->pending);
+                manager_request_retune(m, "guest event");
+        }
+}
+
+/* Start, stop or restart the event sources so they match the settings in force. */
+static void manager_apply_events(Manager *m, const Settings *old) {
+        int r;
+
+        if (!m->event)
+                return;
+        if (m->settings.kvm_events && !m->kvm) {
+                r = kvm_watch_new(m->event, on_guest_event, m, &m->kvm);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot listen to the kernel's KVM uevents: %m; VMs started outside "
+                                             "libvirt wait for the next interval");
+        } else if (!m->settings.kvm_events)
+                m->kvm = kvm_watch_free(m->kvm);
+
+        if (old && m->libvirt && old->libvirt_uri && m->settings.libvirt_uri &&
+            streq(old->libvirt_uri, m->settings.libvirt_uri))
+                return;
+        m->libvirt = libvirt_watch_free(m->libvirt);
+        if (m->settings.libvirt_uri && *m->settings.libvirt_uri) {
+                r = libvirt_watch_new(m->event, m->settings.libvirt_uri, NULL, on_guest_event, m, &m->libvirt);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot watch libvirt at %s: %m", m->settings.libvirt_uri);
+        }
+}
+
 static int manager_reload(Manager *m) {
         Settings s;
         int r;
@@ -310,8 +368,18 @@ static int manager_reload(Manager *m) {
         log_info("Reloading configuration from %s", m->opts.config_path);
         settings_init(&s);
         r = config_load(m->opts.config_path, m->opts.dropin_dir, &s, config_report, m);
-        if (r >= 0)
-                r = manager_apply_settings(m, &s);
+        if (r >= 0) {
+                Settings old;
+
+                if (settings_copy(&m->settings, &old) < 0)
+                        r = log_error_errno(-ENOMEM, "Out of memory");
+                else {
+                        r = manager_apply_settings(m, &s);
+                        if (r >= 0)
+                                manager_apply_events(m, &old);
+                        settings_done(&old);
+                }
+        }
         settings_done(&s);
         if (r < 0) {
                 log_error("Configuration not reloaded: keeping the running configuration");
@@ -421,6 +489,12 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         (void) sd_event_source_set_priority(m->retune, SD_EVENT_PRIORITY_IDLE);
         (void) sd_event_source_set_enabled(m->retune, SD_EVENT_OFF);
 
+        r = sd_event_add_time(m->event, &m->settle, CLOCK_MONOTONIC, 0, 10 * 1000, on_settle, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the settle timer: %m");
+        (void) sd_event_source_set_enabled(m->settle, SD_EVENT_OFF);
+        manager_apply_events(m, NULL);
+
         r = sd_event_set_watchdog(m->event, true);
         if (r < 0)
                 log_warning_errno(r, "Failed to enable the watchdog: %m, ignoring");
@@ -436,6 +510,10 @@ Manager *manager_free(Manager *m) {
                 sd_event_source_unref(m->signals[i]);
         sd_event_source_unref(m->timer);
         sd_event_source_unref(m->retune);
+        sd_event_source_unref(m->settle);
+        kvm_watch_free(m->kvm);
+        libvirt_watch_free(m->libvirt);
+        libvirt_shutdown();
         sd_event_unref(m->event);
         closep(&m->ksm_fd);
         guest_matcher_done(&m->matcher);

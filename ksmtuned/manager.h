@@ -8,8 +8,10 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "events.h"
 #include "guests.h"
 #include "policy.h"
+#include "schedule.h"
 
 typedef struct ManagerOptions {
         const char *config_path;
@@ -34,7 +36,11 @@ typedef struct Manager {
         sd_event *event;
         sd_event_source *timer;
         sd_event_source *retune;
+        sd_event_source *settle; /* the adjustment that guest events are waiting for */
         sd_event_source *signals[4];
+        Pending pending;
+        KvmWatch *kvm;
+        LibvirtWatch *libvirt;
 
         int ksm_fd;
         Settings settings;

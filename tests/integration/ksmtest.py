@@ -2,6 +2,7 @@
 """Shared helpers for ksmtuned's integration tests: results, skips, fake trees, real-KSM save/restore."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -192,4 +193,100 @@ class Daemon:
 
     def __exit__(self, *exc):
         self.stop()
+        return False
+
+
+class Libvirtd:
+    """A real libvirtd (and virtlogd) for a test, started by hand as no systemd runs here, stopped by PID.
+
+    A libvirtd already running is used as it is and left alone."""
+
+    SOCKET = "/run/libvirt/libvirt-sock-ro"
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ksmtuned-libvirtd-")
+        self.started = []  # (name, pid) of what this object started
+        self.kvm_mode = None
+
+    def __enter__(self):
+        for tool in ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64"):
+            if not shutil.which(tool):
+                skip_or_fail(f"{tool} is not installed")
+        if not os.path.exists("/dev/kvm"):
+            skip_or_fail("/dev/kvm is missing: no KVM on this machine")
+        # qemu runs as libvirt-qemu, a member of the kvm group.
+        st = os.stat("/dev/kvm")
+        self.kvm_mode = (st.st_mode & 0o777, st.st_gid)
+        import grp
+        os.chown("/dev/kvm", -1, grp.getgrnam("kvm").gr_gid)
+        os.chmod("/dev/kvm", 0o660)
+        if not self._running("virtlogd", "/run/libvirt/virtlogd-sock"):
+            self._start("virtlogd", ["virtlogd", "--daemon", "--pid-file", self._pidfile("virtlogd")])
+        self.start_libvirtd()
+        return self
+
+    def _pidfile(self, name):
+        return os.path.join(self.dir, name + ".pid")
+
+    def _running(self, name, sock):
+        return os.path.exists(sock) and subprocess.run(["pgrep", "-x", name], capture_output=True).returncode == 0
+
+    def _start(self, name, args):
+        subprocess.run(args, check=True, timeout=60)
+        pid = int(wait_for(lambda: os.path.exists(self._pidfile(name)) and read(self._pidfile(name)).strip(), 10))
+        self.started.append((name, pid))
+        return pid
+
+    def start_libvirtd(self):
+        if self._running("libvirtd", self.SOCKET) and not any(n == "libvirtd" for n, _ in self.started):
+            return
+        conf = os.path.join(self.dir, "libvirtd.conf")
+        write(conf, f'log_outputs = "3:file:{self.dir}/libvirtd.log"\n')
+        if os.path.exists(self._pidfile("libvirtd")):
+            os.unlink(self._pidfile("libvirtd"))
+        self._start("libvirtd", ["libvirtd", "--daemon", "--config", conf, "--pid-file", self._pidfile("libvirtd")])
+        assert wait_for(lambda: self.virsh("list").returncode == 0, 120), "libvirtd does not answer"
+
+    def kill_libvirtd(self):
+        """Kill the libvirtd this object started (SIGKILL: as a crash or an upgrade's restart would)."""
+        for i, (name, pid) in enumerate(self.started):
+            if name == "libvirtd":
+                os.kill(pid, signal.SIGKILL)
+                wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10)
+                del self.started[i]
+                return
+        raise AssertionError("this test did not start libvirtd, so it does not kill it")
+
+    def virsh(self, *args, timeout=120):
+        return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def create(self, name, mib=256):
+        xml = (f"<domain type='kvm'><name>{name}</name><memory unit='MiB'>{mib}</memory><vcpu>1</vcpu>"
+               "<os><type arch='x86_64' machine='pc'>hvm</type></os><devices>"
+               "<emulator>/usr/bin/qemu-system-x86_64</emulator><memballoon model='none'/></devices></domain>")
+        path = os.path.join(self.dir, name + ".xml")
+        write(path, xml)
+        r = self.virsh("create", path)
+        assert r.returncode == 0, r.stderr
+        return r
+
+    def destroy(self, name):
+        r = self.virsh("destroy", name)
+        assert r.returncode == 0, r.stderr
+
+    def __exit__(self, *exc):
+        for name in [n for n in self.virsh("list", "--name").stdout.split() if n.startswith("ksmtuned-test-")]:
+            self.virsh("destroy", name)
+        for name, pid in reversed(self.started):
+            try:
+                os.kill(pid, signal.SIGTERM)
+                if not wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 10):
+                    os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.kvm_mode:
+            os.chmod("/dev/kvm", self.kvm_mode[0])
+            os.chown("/dev/kvm", -1, self.kvm_mode[1])
+        shutil.rmtree(self.dir, ignore_errors=True)
         return False

@@ -87,6 +87,9 @@ static void assert_settings(const Settings *got, const Settings *want) {
         ck_assert_pstr_eq(got->logfile, want->logfile && *want->logfile ? want->logfile : NULL);
         ck_assert_pstr_eq(got->guest_comm, want->guest_comm && *want->guest_comm ? want->guest_comm : NULL);
         ck_assert_pstr_eq(got->guest_cmdline, want->guest_cmdline && *want->guest_cmdline ? want->guest_cmdline : NULL);
+        ck_assert_pstr_eq(got->libvirt_uri, want->libvirt_uri && *want->libvirt_uri ? want->libvirt_uri : NULL);
+        ck_assert_int_eq(got->kvm_events, want->kvm_events);
+        ck_assert_int_eq(got->event_settle_msec, want->event_settle_msec);
         ck_assert(settings_equal(got, want));
 }
 
@@ -370,6 +373,12 @@ static void set_expected(Settings *s, const Expect *e) {
                 s->guest_comm = (char *) e->s;
         else if (streq(e->key, "KSM_GUEST_CMDLINE"))
                 s->guest_cmdline = (char *) e->s;
+        else if (streq(e->key, "KSM_LIBVIRT_URI"))
+                s->libvirt_uri = (char *) e->s;
+        else if (streq(e->key, "KSM_KVM_EVENTS"))
+                s->kvm_events = e->i;
+        else if (streq(e->key, "KSM_EVENT_SETTLE_MSEC"))
+                s->event_settle_msec = e->i;
         else
                 ck_abort_msg("unknown key %s in the test table", e->key);
 }
@@ -412,6 +421,15 @@ static const struct {
         { "KSM_NPAGES_MIN=10\r\nKSM_NPAGES_MAX='2000'\r\n\r\n# Windows\r\nKSM_THRES_COEF=30\r\n",
           { { "KSM_NPAGES_MIN", 10 }, MAX2000, { "KSM_THRES_COEF", 30 } } },
         /* Every key, at the ends of its range. */
+        { "KSM_LIBVIRT_URI='test:///default'", { { "KSM_LIBVIRT_URI", 0, "test:///default" } } },
+        { "KSM_LIBVIRT_URI=qemu+unix:///system?socket=/run/x", { { "KSM_LIBVIRT_URI", 0, "qemu+unix:///system?socket=/run/x" } } },
+        { "KSM_LIBVIRT_URI=", { { "KSM_LIBVIRT_URI", 0, NULL } } },
+        { "KSM_KVM_EVENTS=0", { { "KSM_KVM_EVENTS", 0 } } },
+        { "KSM_KVM_EVENTS=no", { { "KSM_KVM_EVENTS", 0 } } },
+        { "KSM_KVM_EVENTS=Off", { { "KSM_KVM_EVENTS", 0 } } },
+        { "KSM_KVM_EVENTS=false\nKSM_KVM_EVENTS=yes", { { "KSM_KVM_EVENTS", 1 } } },
+        { "KSM_EVENT_SETTLE_MSEC=0", { { "KSM_EVENT_SETTLE_MSEC", 0 } } },
+        { "KSM_EVENT_SETTLE_MSEC=60000", { { "KSM_EVENT_SETTLE_MSEC", 60000 } } },
         { "KSM_MONITOR_INTERVAL=1", { { "KSM_MONITOR_INTERVAL", 1 } } },
         { "KSM_MONITOR_INTERVAL=31536000", { { "KSM_MONITOR_INTERVAL", 31536000 } } },
         { "KSM_SLEEP_MSEC=0", { { "KSM_SLEEP_MSEC", 0 } } },
@@ -564,6 +582,10 @@ static const struct {
         { "KSM_NPAGES_MAX=#5", 1, "KSM_NPAGES_MAX=#5: not an integer" }, /* as in bash: "#5" */
         { "KSM_NPAGES_MAX=\"2000\"# no blank, so no comment", 1,
           "KSM_NPAGES_MAX=\"2000\"# no blank, so no comment: text after the value would be run as a command" },
+        { "KSM_KVM_EVENTS=maybe", 1, "KSM_KVM_EVENTS=maybe: not a boolean: write 1 or 0" },
+        { "KSM_KVM_EVENTS=2", 1, "KSM_KVM_EVENTS=2: not a boolean: write 1 or 0" },
+        { "KSM_LIBVIRT_URI=$URI", 1, "KSM_LIBVIRT_URI=$URI: " },
+        { "KSM_EVENT_SETTLE_MSEC=60001", 1, "KSM_EVENT_SETTLE_MSEC=60001: out of range (0..60000 ms)" },
         /* Out of range. */
         { "KSM_NPAGES_MAX=2000 # c\nKSM_THRES_COEF=101", 2, "KSM_THRES_COEF=101: out of range (0..100 percent)" },
         { "KSM_THRES_COEF=-1", 1, "KSM_THRES_COEF=-1: out of range (0..100 percent)" },
@@ -837,7 +859,7 @@ START_TEST(test_shipped_conf_uncommented) {
         static const char *const keys[] = {
                 "KSM_MONITOR_INTERVAL", "KSM_SLEEP_MSEC", "KSM_NPAGES_BOOST", "KSM_NPAGES_DECAY", "KSM_NPAGES_MIN",
                 "KSM_NPAGES_MAX", "KSM_THRES_COEF", "KSM_THRES_CONST", "KSM_GUEST_COMM", "KSM_GUEST_CMDLINE",
-                "DEBUG", "LOGFILE",
+                "KSM_EVENT_SETTLE_MSEC", "KSM_LIBVIRT_URI", "KSM_KVM_EVENTS", "DEBUG", "LOGFILE",
         };
         _cleanup_free_ char *path = shipped_conf(), *text = NULL, *on = NULL;
         Settings s = sentinel();
@@ -917,6 +939,9 @@ START_TEST(test_user_conf) {
                 .logfile = (char *) "/var/log/ksmtuned",
                 .guest_comm = NULL,
                 .guest_cmdline = (char *) "^qemu-system.*-enable-kvm",
+                .libvirt_uri = (char *) DEFAULT_LIBVIRT_URI,
+                .kvm_events = true,
+                .event_settle_msec = 2000,
         };
         assert_settings(&s, &want);
         settings_done(&s);

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Event sources that tell the manager a guest may have started or stopped. */
+#pragma once
+
+#include <stdbool.h>
+
+#include <systemd/sd-event.h>
+
+/*
+ * Called from the event loop: something changed the guests; @reason says what, for the log. @reason NULL:
+ * no guest changed, only the source's own state (e.g. libvirt connected), for STATUS=.
+ */
+typedef void (*GuestEventFn)(void *userdata, const char *reason);
+
+typedef struct KvmWatch KvmWatch;
+
+int kvm_watch_new(sd_event *e, GuestEventFn fn, void *userdata, KvmWatch **ret);
+KvmWatch *kvm_watch_free(KvmWatch *w);
+
+typedef struct LibvirtWatch LibvirtWatch;
+
+typedef enum LibvirtState {
+        LIBVIRT_WAITING,     /* the daemon's socket is not there (yet) */
+        LIBVIRT_CONNECTING,  /* probing the socket or opening the connection */
+        LIBVIRT_CONNECTED,
+        LIBVIRT_BACKING_OFF, /* an attempt failed; the next is scheduled */
+        LIBVIRT_UNAVAILABLE, /* the library could not be loaded: no further attempts */
+} LibvirtState;
+
+int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, GuestEventFn fn, void *userdata,
+                      LibvirtWatch **ret);
+LibvirtWatch *libvirt_watch_free(LibvirtWatch *w);
+LibvirtState libvirt_watch_state(const LibvirtWatch *w);
+const char *libvirt_state_to_string(LibvirtState s);
+bool libvirt_loaded(void);
+void libvirt_shutdown(void);
+int libvirt_socket_for_uri(const char *uri, char *buf, size_t size);

@@ -1,0 +1,136 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""ksmtuned notices guests on real parts: a real libvirtd with real KVM guests, and bare QEMU/KVM VMs.
+
+The interval is an hour, so only guest events can cause the adjustments these tests wait for."""
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+from ksmtest import (KSMTUNED, Daemon, Libvirtd, Results, make_ksm_dir, need_root, wait_for, write)
+
+DEADLINE = 5.0  # seconds from a guest's start or stop to the adjustment it causes
+
+
+class Tuner:
+    """Our daemon on a temporary KSM directory and the real /proc, with the given extra settings."""
+
+    def __init__(self, conf=""):
+        self.dir = tempfile.mkdtemp(prefix="ksmtuned-events-")
+        self.ksm = make_ksm_dir(os.path.join(self.dir, "ksm"), run=0)
+        self.conf = os.path.join(self.dir, "ksmtuned.conf")
+        write(self.conf, "KSM_MONITOR_INTERVAL=3600\n" + conf)
+        self.d = Daemon([KSMTUNED, "--debug", "--config", self.conf, "--ksm-dir", self.ksm])
+        assert wait_for(lambda: "adjustment #1 (start-up)" in self.d.output(), 10), self.d.output()
+
+    def count(self):
+        return len(re.findall(r"^adjustment #\d+", self.d.output(), re.M))
+
+    def wait_adjustment(self, after, pattern, what):
+        """Wait for an adjustment beyond the first `after`, whose reason matches; return the delay."""
+        t0 = time.monotonic()
+        ok = wait_for(lambda: re.search(r"^adjustment #(\d+) \(" + pattern, self.d.output(), re.M)
+                      and self.count() > after, DEADLINE + 1)
+        delay = time.monotonic() - t0
+        assert ok, f"no adjustment for {what} within {DEADLINE} s:\n{self.d.output()}"
+        assert delay <= DEADLINE, f"{what}: adjustment after {delay:.1f} s"
+        print(f"     {what}: adjusted {delay:.2f} s after", flush=True)
+        return delay
+
+    def close(self):
+        rc = self.d.stop()
+        out = self.d.output()
+        subprocess.run(["rm", "-rf", self.dir])
+        assert rc == 0, f"exit status {rc}:\n{out}"
+        return out
+
+
+def libvirt_mapped(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libvirt.so" in f.read()
+
+
+def test_no_libvirtd_quiet():
+    """No libvirtd: the daemon runs normally, libvirt is never loaded, nothing is logged above info."""
+    t = Tuner()
+    try:
+        time.sleep(1.5)
+        assert t.d.alive()
+        assert not libvirt_mapped(t.d.pid), "libvirt.so loaded without a libvirt daemon"
+        out = t.d.output()
+        assert "warning:" not in out and "error:" not in out, out
+    finally:
+        t.close()
+
+
+def test_libvirt_guest_start_stop(lv):
+    # Uevents off: this proves libvirt's own events, not the kernel's.
+    t = Tuner("KSM_KVM_EVENTS=0\n")
+    try:
+        assert wait_for(lambda: "Connected to libvirt" in t.d.output(), 10), t.d.output()
+        assert libvirt_mapped(t.d.pid)
+        n = t.count()
+        lv.create("ksmtuned-test-g1")
+        t.wait_adjustment(n, r"libvirt guest ksmtuned-test-g1 started", "libvirt guest start")
+        n = t.count()
+        lv.destroy("ksmtuned-test-g1")
+        t.wait_adjustment(n, r"libvirt guest ksmtuned-test-g1 (stopped|shut down)", "libvirt guest stop")
+    finally:
+        t.close()
+
+
+def test_libvirtd_restart(lv):
+    t = Tuner("KSM_KVM_EVENTS=0\n")
+    try:
+        assert wait_for(lambda: "Connected to libvirt" in t.d.output(), 10), t.d.output()
+        lv.kill_libvirtd()
+        assert wait_for(lambda: "Lost the connection to libvirt" in t.d.output(), 30), t.d.output()
+        lv.start_libvirtd()
+        assert wait_for(lambda: t.d.output().count("Connected to libvirt") >= 2, 35), t.d.output()
+        assert wait_for(lambda: "(libvirt reconnected)" in t.d.output(), DEADLINE), t.d.output()
+        n = t.count()
+        lv.create("ksmtuned-test-g2")
+        t.wait_adjustment(n, r"libvirt guest ksmtuned-test-g2 started", "libvirt guest start after a restart")
+        lv.destroy("ksmtuned-test-g2")
+        out = t.d.output()
+        assert out.count("is not available") <= 1, out  # one line per outage, not one per attempt
+        assert t.d.alive()
+    finally:
+        t.close()
+
+
+def test_bare_kvm_vm():
+    # libvirt off: only the kernel's uevents can tell.
+    t = Tuner("KSM_LIBVIRT_URI=\n")
+    q = None
+    try:
+        n = t.count()
+        q = subprocess.Popen(["qemu-system-x86_64", "-enable-kvm", "-machine", "pc", "-nodefaults", "-display",
+                              "none", "-S", "-m", "64"], stderr=subprocess.DEVNULL)
+        t.wait_adjustment(n, rf"KVM VM of PID {q.pid} created", "bare KVM VM start")
+        n = t.count()
+        q.terminate()
+        q.wait(10)
+        t.wait_adjustment(n, rf"KVM VM of PID {q.pid} destroyed", "bare KVM VM stop")
+        q = None
+    finally:
+        if q:
+            q.kill()
+            q.wait()
+        t.close()
+
+
+if __name__ == "__main__":
+    need_root("real libvirtd and KVM guests")
+    res = Results("guest events on real parts")
+    res.run(test_bare_kvm_vm)
+    res.run(test_no_libvirtd_quiet)
+    with Libvirtd() as lv:
+        # A first guest start probes QEMU (up to a minute on a fresh machine): not the tuner's delay.
+        lv.create("ksmtuned-test-warmup")
+        lv.destroy("ksmtuned-test-warmup")
+        res.run(test_libvirt_guest_start_stop, lv)
+        res.run(test_libvirtd_restart, lv)
+    res.finish()

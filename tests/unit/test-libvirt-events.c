@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* The libvirt bridge on sd-event, driven by libvirt's in-process test driver and by fake daemon sockets. */
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <libvirt/libvirt.h>
+
+#include "events.h"
+
+#define MSEC UINT64_C(1000)
+
+typedef struct Seen {
+        unsigned n;
+        char reasons[16][160];
+        unsigned state_changes;
+} Seen;
+
+static void on_event(void *userdata, const char *reason) {
+        Seen *s = userdata;
+
+        if (!reason) {
+                s->state_changes++;
+                return;
+        }
+        if (s->n < 16)
+                snprintf(s->reasons[s->n], sizeof(s->reasons[0]), "%s", reason);
+        s->n++;
+}
+
+/* Run the loop until @done says so or @ms pass; true if done. */
+static bool run_until(sd_event *e, bool (*done)(void *), void *arg, unsigned ms) {
+        for (unsigned i = 0; i < ms / 10; i++) {
+                if (done(arg))
+                        return true;
+                ck_assert_int_ge(sd_event_run(e, 10 * MSEC), 0);
+        }
+        return done(arg);
+}
+
+static LibvirtWatch *watch;
+
+static bool is_connected(void *arg) {
+        return libvirt_watch_state(watch) == LIBVIRT_CONNECTED;
+}
+
+static bool seen_n(void *arg) {
+        const unsigned *want = arg;
+        extern Seen seen;
+
+        return seen.n >= *want;
+}
+
+Seen seen;
+
+static const char domain_xml[] =
+        "<domain type='test'><name>ksmtuned-unit</name><memory>8192</memory><vcpu>1</vcpu>"
+        "<os><type>hvm</type></os></domain>";
+
+START_TEST(test_lifecycle_events) {
+        sd_event *e = NULL;
+        virConnectPtr c;
+        virDomainPtr d;
+        unsigned want;
+
+        memset(&seen, 0, sizeof(seen));
+        ck_assert_int_ge(sd_event_new(&e), 0);
+        ck_assert_int_eq(libvirt_watch_new(e, "test:///default", NULL, on_event, &seen, &watch), 0);
+        ck_assert(run_until(e, is_connected, NULL, 5000));
+        ck_assert(libvirt_loaded());
+        ck_assert_uint_ge(seen.state_changes, 1);
+        ck_assert_uint_eq(seen.n, 0); /* the first connection is no reason to adjust */
+
+        /* A second connection in the same process changes the test driver's domains. */
+        c = virConnectOpen("test:///default");
+        ck_assert_ptr_nonnull(c);
+        d = virDomainCreateXML(c, domain_xml, 0);
+        ck_assert_ptr_nonnull(d);
+        want = 1;
+        ck_assert(run_until(e, seen_n, &want, 5000));
+        ck_assert_str_eq(seen.reasons[0], "libvirt guest ksmtuned-unit started");
+
+        /* Suspending and resuming change no memory: no event reaches the manager. */
+        ck_assert_int_eq(virDomainSuspend(d), 0);
+        ck_assert_int_eq(virDomainResume(d), 0);
+        ck_assert_int_eq(virDomainDestroy(d), 0);
+        want = 2;
+        ck_assert(run_until(e, seen_n, &want, 5000));
+        ck_assert_str_eq(seen.reasons[1], "libvirt guest ksmtuned-unit stopped");
+        for (int i = 0; i < 20; i++)
+                sd_event_run(e, 5 * MSEC);
+        ck_assert_uint_eq(seen.n, 2);
+
+        virDomainFree(d);
+        virConnectClose(c);
+        watch = libvirt_watch_free(watch);
+        libvirt_shutdown();
+        sd_event_unref(e);
+}
+END_TEST
+
+static const struct {
+        const char *uri;
+        int r;
+} uri_cases[] = {
+        { "qemu:///system", 1 },
+        { "qemu+unix:///system", 1 },
+        { "lxc:///system", 1 },
+        { "qemu:///system?mode=legacy", 1 },
+        { "qemu:///session", 0 },
+        { "qemu+ssh://host/system", 0 },
+        { "qemu+tcp://host/system", 0 },
+        { "qemu+ssh:///system", 0 },
+        { "qemu:///system?socket=/tmp/x", 0 },
+        { "test:///default", 0 },
+        { "", 0 },
+        { ":///system", 0 },
+};
+
+START_TEST(test_socket_for_uri) {
+        char buf[128] = "";
+        int r = libvirt_socket_for_uri(uri_cases[_i].uri, buf, sizeof(buf));
+
+        ck_assert_msg(r == uri_cases[_i].r, "%s: %d", uri_cases[_i].uri, r);
+        if (r == 1)
+                ck_assert_msg(strncmp(buf, "/run/libvirt/", 13) == 0 && strstr(buf, "-sock-ro"), "%s", buf);
+}
+END_TEST
+
+static char dir[] = "/tmp/ksmtuned-test-libvirt-XXXXXX";
+static char sock_path[100];
+
+static int listen_at(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+        ck_assert_int_ge(fd, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        ck_assert_int_eq(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        ck_assert_int_eq(listen(fd, 4), 0);
+        return fd;
+}
+
+static bool state_is(void *arg) {
+        return libvirt_watch_state(watch) == *(LibvirtState *) arg;
+}
+
+static int ticks;
+static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
+        ticks++;
+        return sd_event_source_set_time_relative(s, 10 * MSEC);
+}
+
+/* A daemon socket that accepts but never answers (a libvirtd still starting): the loop goes on. */
+START_TEST(test_probe_waits_without_blocking) {
+        sd_event *e = NULL;
+        sd_event_source *tick = NULL;
+        LibvirtState connecting = LIBVIRT_CONNECTING, waiting = LIBVIRT_WAITING;
+        int lfd;
+
+        memset(&seen, 0, sizeof(seen));
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(sock_path, sizeof(sock_path), "%s/libvirt-sock-ro", dir);
+        ck_assert_int_ge(sd_event_new(&e), 0);
+
+        /* No socket: waiting, and nothing loaded for it. */
+        ck_assert_int_eq(libvirt_watch_new(e, "qemu:///system", sock_path, on_event, &seen, &watch), 0);
+        for (int i = 0; i < 5; i++)
+                sd_event_run(e, 10 * MSEC);
+        ck_assert(state_is(&waiting));
+
+        /* The socket appears (inotify), accepts, never answers: connecting, and timers still run. */
+        lfd = listen_at(sock_path);
+        ck_assert_int_ge(sd_event_add_time_relative(e, &tick, CLOCK_MONOTONIC, 10 * MSEC, 0, on_tick, NULL), 0);
+        ck_assert_int_ge(sd_event_source_set_enabled(tick, SD_EVENT_ON), 0);
+        ck_assert(run_until(e, state_is, &connecting, 2000));
+        ticks = 0;
+        for (int i = 0; i < 30; i++)
+                sd_event_run(e, 20 * MSEC);
+        ck_assert_int_ge(ticks, 10);
+        ck_assert(state_is(&connecting));
+        ck_assert_uint_eq(seen.n, 0);
+
+        /* The daemon goes away: back to waiting for it, no crash. */
+        close(lfd);
+        unlink(sock_path);
+        ck_assert(run_until(e, state_is, &waiting, 3000));
+
+        sd_event_source_disable_unref(tick);
+        watch = libvirt_watch_free(watch);
+        libvirt_shutdown();
+        sd_event_unref(e);
+        rmdir(dir);
+        strcpy(dir, "/tmp/ksmtuned-test-libvirt-XXXXXX");
+}
+END_TEST
+
+/* A socket whose owner answers garbage: not libvirt; back off and try again later. */
+START_TEST(test_probe_rejects_garbage) {
+        sd_event *e = NULL;
+        LibvirtState backing_off = LIBVIRT_BACKING_OFF;
+        int lfd, cfd;
+        char junk[64];
+
+        memset(&seen, 0, sizeof(seen));
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        snprintf(sock_path, sizeof(sock_path), "%s/libvirt-sock-ro", dir);
+        lfd = listen_at(sock_path);
+        ck_assert_int_ge(sd_event_new(&e), 0);
+        ck_assert_int_eq(libvirt_watch_new(e, "qemu:///system", sock_path, on_event, &seen, &watch), 0);
+        cfd = -1;
+        for (int i = 0; i < 50 && cfd < 0; i++) {
+                sd_event_run(e, 20 * MSEC);
+                cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        }
+        ck_assert_int_ge(cfd, 0);
+        ck_assert(poll(&(struct pollfd) { .fd = cfd, .events = POLLIN }, 1, 2000) == 1);
+        ck_assert_int_eq(read(cfd, junk, sizeof(junk)), 28); /* the probe: one 28-byte call */
+        memset(junk, 0x5a, sizeof(junk));
+        ck_assert_int_eq(write(cfd, junk, sizeof(junk)), (ssize_t) sizeof(junk));
+        ck_assert(run_until(e, state_is, &backing_off, 2000));
+        close(cfd);
+        close(lfd);
+        watch = libvirt_watch_free(watch);
+        libvirt_shutdown();
+        sd_event_unref(e);
+        unlink(sock_path);
+        rmdir(dir);
+        strcpy(dir, "/tmp/ksmtuned-test-libvirt-XXXXXX");
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("libvirt events");
+        TCase *tc = tcase_create("bridge");
+        SRunner *sr;
+        int failed;
+
+        tcase_set_timeout(tc, 30);
+        tcase_add_loop_test(tc, test_socket_for_uri, 0, sizeof(uri_cases) / sizeof(uri_cases[0]));
+        tcase_add_test(tc, test_lifecycle_events);
+        tcase_add_test(tc, test_probe_waits_without_blocking);
+        tcase_add_test(tc, test_probe_rejects_garbage);
+        suite_add_tcase(s, tc);
+        sr = srunner_create(s);
+        srunner_run_all(sr, CK_NORMAL);
+        failed = srunner_ntests_failed(sr);
+        srunner_free(sr);
+        return failed == 0 ? 0 : 1;
+}
