@@ -6,6 +6,7 @@
 
 #include "ksm-sysfs.h"
 #include "ksmctl-ops.h"
+#include "ksmd.h"
 #include "util.h"
 
 static int write_knob(int dirfd, const char *knob, uint64_t value, KsmctlReport *report) {
@@ -295,6 +296,97 @@ bool ksmctl_scan_rate(const KsmStatus *s, uint64_t *ret_pages_per_sec) {
         return true;
 }
 
+/**
+ * ksmctl_ksmd_cpu_read() - find ksmd in @proc_dir and measure the CPU time it uses over a window.
+ * @proc_dir: a directory laid out like /proc
+ * @ticks_per_sec: clock ticks a second, sysconf(_SC_CLK_TCK)
+ * @sample_ms: the window; 0 reads the total only and does not wait
+ * @clock: the window's clock and sleep; may be NULL when @sample_ms is 0
+ * @ret: filled on success, untouched on failure
+ *
+ * ksmd's utime + stime is read, @sample_ms waited, and read again; the window is measured with @clock
+ * rather than taken as asked, since a sleep may last longer. A total that went down belongs to
+ * another thread, and a window measured as 0 says nothing: either leaves the figure unsampled.
+ *
+ * Return: 0; -ESRCH when @proc_dir shows no ksmd (a kernel without KSM, or a PID namespace that hides
+ * kernel threads, as in a container) or it went away during the window; -EINVAL for a @ticks_per_sec
+ * of 0 or a missing @clock; another -errno when @proc_dir could not be read.
+ */
+int ksmctl_ksmd_cpu_read(const char *proc_dir, uint64_t ticks_per_sec, uint64_t sample_ms, const KsmctlClock *clock,
+                         KsmdCpu *ret) {
+        KsmdCpu c = { .ticks_per_sec = ticks_per_sec, .sample_ms = sample_ms };
+        uint64_t first, t0, t1;
+        pid_t pid;
+        int r;
+
+        if (ticks_per_sec == 0 || (sample_ms > 0 && (!clock || !clock->now_usec || !clock->sleep_ms)))
+                return -EINVAL;
+        r = ksmd_find(proc_dir, &pid);
+        if (r < 0)
+                return r;
+        r = ksmd_cpu_ticks(proc_dir, pid, &first);
+        if (r < 0)
+                return r;
+        c.found = true;
+        c.pid = pid;
+        c.ticks = first;
+        if (sample_ms > 0) {
+                t0 = clock->now_usec(clock->userdata);
+                clock->sleep_ms(sample_ms, clock->userdata);
+                t1 = clock->now_usec(clock->userdata);
+                r = ksmd_cpu_ticks(proc_dir, pid, &c.ticks);
+                if (r < 0)
+                        return r;
+                if (c.ticks >= first && t1 > t0) {
+                        c.sampled = true;
+                        c.window_usec = t1 - t0;
+                        c.window_ticks = c.ticks - first;
+                }
+        }
+        *ret = c;
+        return 0;
+}
+
+/**
+ * ksmctl_ksmd_cpu_seconds() - ksmd's CPU time in seconds, user and system, since it started.
+ */
+double ksmctl_ksmd_cpu_seconds(const KsmdCpu *c) {
+        if (!c->found || c->ticks_per_sec == 0)
+                return 0.0;
+        return (double) c->ticks / (double) c->ticks_per_sec;
+}
+
+/**
+ * ksmctl_ksmd_cpu_percent() - ksmd's CPU use during the window, in percent of one CPU.
+ *
+ * ksmd is one thread, so 100 is one CPU kept busy; the time is counted in whole clock ticks, so the
+ * figure moves in steps of 100 / (ticks a second × the window in seconds) and can come out slightly
+ * above 100. Return: false when there is no sampled window.
+ */
+bool ksmctl_ksmd_cpu_percent(const KsmdCpu *c, double *ret) {
+        if (!c->found || !c->sampled || c->window_usec == 0 || c->ticks_per_sec == 0)
+                return false;
+        *ret = (double) c->window_ticks * 1e8 / ((double) c->ticks_per_sec * (double) c->window_usec);
+        return true;
+}
+
+/* @ticks in seconds, as many decimals as a tick needs (2 for 100 a second; exact for a power of ten). */
+static void format_ticks(char *buf, size_t size, uint64_t ticks, uint64_t ticks_per_sec) {
+        uint64_t scale = 10;
+        int digits = 1;
+
+        if (ticks_per_sec == 0) {
+                snprintf(buf, size, "0.0");
+                return;
+        }
+        while (scale < ticks_per_sec && digits < 9) {
+                scale *= 10;
+                digits++;
+        }
+        snprintf(buf, size, "%" PRIu64 ".%0*" PRIu64, ticks / ticks_per_sec, digits,
+                 (ticks % ticks_per_sec) * scale / ticks_per_sec);
+}
+
 static double mib(uint64_t bytes) {
         return (double) bytes / (1024.0 * 1024.0);
 }
@@ -337,27 +429,95 @@ static int finish_output(FILE *f) {
 
 #define LINE "%-20s "
 
+/* "12.3% of one CPU over 500 ms, 1234.56 s in total (PID 37)", or why there is no such figure. */
+static void print_ksmd_cpu(const KsmdCpu *c, FILE *f) {
+        char total[64];
+        double percent;
+
+        fprintf(f, LINE, "ksmd CPU:");
+        if (!c->found) {
+                fputs("unknown: ksmd not found (no KSM in this kernel, or kernel threads are hidden, as in a "
+                      "container)\n",
+                      f);
+                return;
+        }
+        format_ticks(total, sizeof(total), c->ticks, c->ticks_per_sec);
+        if (ksmctl_ksmd_cpu_percent(c, &percent))
+                fprintf(f, "%.1f%% of one CPU over %" PRIu64 " ms, ", percent, c->sample_ms);
+        else if (c->sample_ms > 0)
+                fprintf(f, "not sampled (the window could not be measured), ");
+        fprintf(f, "%s s in total (PID %d)\n", total, (int) c->pid);
+}
+
+/*
+ * The advisor's settings in one parenthesis, each where the kernel has it: "(target scan time 200 s,
+ * max CPU 70%, pages_to_scan 500..30000)"; nothing when it has none of them.
+ */
+static void print_advisor_settings(const KsmStatus *s, const char *intro, FILE *f) {
+        const char *sep = intro;
+        bool min = ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_MIN_PAGES_TO_SCAN),
+             max = ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_MAX_PAGES_TO_SCAN);
+
+        if (ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_TARGET_SCAN_TIME)) {
+                fprintf(f, "%starget scan time %" PRIu64 " s", sep, s->advisor_target_scan_time);
+                sep = ", ";
+        }
+        if (ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_MAX_CPU)) {
+                fprintf(f, "%smax CPU %" PRIu64 "%%", sep, s->advisor_max_cpu);
+                sep = ", ";
+        }
+        if (min && max)
+                fprintf(f, "%spages_to_scan %" PRIu64 "..%" PRIu64, sep, s->advisor_min_pages_to_scan,
+                        s->advisor_max_pages_to_scan);
+        else if (min)
+                fprintf(f, "%spages_to_scan at least %" PRIu64, sep, s->advisor_min_pages_to_scan);
+        else if (max)
+                fprintf(f, "%spages_to_scan at most %" PRIu64, sep, s->advisor_max_pages_to_scan);
+        if (min || max)
+                sep = ", ";
+        if (sep != intro)
+                fputc(')', f);
+}
+
+/* Whether the scan-time advisor sets pages_to_scan: the kernel then refuses writes to it (EINVAL). */
+static bool advisor_owns_pages_to_scan(const KsmStatus *s) {
+        return ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_MODE) && s->advisor_mode && streq(s->advisor_mode, "scan-time");
+}
+
 /**
  * ksmctl_status_print() - the human summary of "ksmctl status", one "label: value" line each.
  * @s: the snapshot
+ * @cpu: ksmd's CPU time, or NULL to leave that line out
  * @page_size: bytes per page
  * @f: where to print
  *
  * Return: 0, or -errno when @f could not be written.
  */
-int ksmctl_status_print(const KsmStatus *s, uint64_t page_size, FILE *f) {
+int ksmctl_status_print(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_size, FILE *f) {
         uint64_t rate;
 
         fprintf(f, LINE "%s (run = %" PRIu64 ")%s\n", "ksmd:", run_text(s->run), s->run, run_detail(s->run));
-        fprintf(f, LINE "%" PRIu64 "\n", "pages_to_scan:", s->pages_to_scan);
+        if (cpu)
+                print_ksmd_cpu(cpu, f);
+        fprintf(f, LINE "%" PRIu64 "%s\n", "pages_to_scan:", s->pages_to_scan,
+                advisor_owns_pages_to_scan(s) ? " (set by the scan-time advisor; the kernel refuses writes)" : "");
         fprintf(f, LINE "%" PRIu64 "\n", "sleep_millisecs:", s->sleep_millisecs);
         if (ksmctl_scan_rate(s, &rate))
                 fprintf(f, LINE "up to %" PRIu64 " pages/s (%.1f MiB/s)\n", "scan rate:", rate,
                         mib(mul_sat(rate, page_size)));
         else
                 fprintf(f, LINE "unbounded (sleep_millisecs is 0)\n", "scan rate:");
-        if (ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_MODE))
-                fprintf(f, LINE "%s\n", "advisor_mode:", s->advisor_mode);
+        if (ksmctl_status_has(s, KSMCTL_KNOB_ADVISOR_MODE)) {
+                fprintf(f, LINE "%s", "advisor:", s->advisor_mode);
+                if (advisor_owns_pages_to_scan(s)) {
+                        print_advisor_settings(s, " (", f);
+                        fputs(": the kernel sets pages_to_scan", f);
+                } else if (streq(s->advisor_mode, "none"))
+                        print_advisor_settings(s, " (scan-time would use: ", f);
+                else
+                        print_advisor_settings(s, " (", f);
+                fputc('\n', f);
+        }
         if (ksmctl_status_has(s, KSMCTL_KNOB_SMART_SCAN))
                 fprintf(f, LINE "%" PRIu64 "%s\n", "smart_scan:", s->smart_scan, on_off(s->smart_scan));
         fprintf(f, LINE "%" PRIu64 "\n", "pages_shared:", s->pages_shared);
@@ -406,17 +566,20 @@ static void json_string(FILE *f, const char *s) {
 /**
  * ksmctl_status_print_json() - "ksmctl status --json": one JSON object on one line.
  * @s: the snapshot
+ * @cpu: ksmd's CPU time, or NULL to leave its keys out
  * @page_size: bytes per page
  * @f: where to print
  *
  * The keys are documented in ksmctl(8) and stay stable: the knobs under their sysfs names with their
  * raw values, then "running", "scan_pages_per_sec" (null when sleep_millisecs is 0), "page_size" and
- * "saved_bytes". An optional knob the kernel lacks is left out.
+ * "saved_bytes". An optional knob the kernel lacks is left out. With @cpu: "sample_ms", and where
+ * ksmd was found "ksmd_pid" and "ksmd_cpu_seconds", and "ksmd_cpu_percent" where it was sampled.
  *
  * Return: 0, or -errno when @f could not be written.
  */
-int ksmctl_status_print_json(const KsmStatus *s, uint64_t page_size, FILE *f) {
+int ksmctl_status_print_json(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_size, FILE *f) {
         uint64_t rate;
+        double percent;
 
         fprintf(f, "{\"run\":%" PRIu64 ",\"running\":%s", s->run, s->run == KSM_RUN_MERGE ? "true" : "false");
         fprintf(f, ",\"pages_to_scan\":%" PRIu64 ",\"sleep_millisecs\":%" PRIu64, s->pages_to_scan, s->sleep_millisecs);
@@ -446,6 +609,17 @@ int ksmctl_status_print_json(const KsmStatus *s, uint64_t page_size, FILE *f) {
                 case KIND_CHOICE:
                         json_string(f, *(char *const *) p);
                         break;
+                }
+        }
+        if (cpu) {
+                fprintf(f, ",\"sample_ms\":%" PRIu64, cpu->sample_ms);
+                if (cpu->found) {
+                        char total[64];
+
+                        format_ticks(total, sizeof(total), cpu->ticks, cpu->ticks_per_sec);
+                        fprintf(f, ",\"ksmd_pid\":%d,\"ksmd_cpu_seconds\":%s", (int) cpu->pid, total);
+                        if (ksmctl_ksmd_cpu_percent(cpu, &percent))
+                                fprintf(f, ",\"ksmd_cpu_percent\":%.2f", percent);
                 }
         }
         fputs("}\n", f);

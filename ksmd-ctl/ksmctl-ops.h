@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "meminfo.h"
 
@@ -76,6 +77,31 @@ typedef struct KsmStatus {
         uint32_t present; /* 1 << KsmctlKnob for each optional knob this kernel has */
 } KsmStatus;
 
+/*
+ * ksmd's CPU time as "ksmctl status" shows it: the total, and what it used during a short window. Filled
+ * by ksmctl_ksmd_cpu_read(); a caller that has none (ksmd not found) passes one with @found false.
+ */
+typedef struct KsmdCpu {
+        bool found;             /* ksmd was found; the fields below but @sample_ms are 0 otherwise */
+        pid_t pid;              /* ksmd's PID */
+        uint64_t ticks_per_sec; /* clock ticks a second, sysconf(_SC_CLK_TCK) */
+        uint64_t ticks;         /* utime + stime at the end of the window, in clock ticks */
+        uint64_t sample_ms;     /* the window asked for, in milliseconds; 0: not sampled */
+        bool sampled;           /* @ticks was read twice, @window_usec apart */
+        uint64_t window_usec;   /* the window as measured */
+        uint64_t window_ticks;  /* clock ticks ksmd used during the window */
+} KsmdCpu;
+
+/* The clock of the sampling window, a parameter so that tests neither sleep nor depend on timing. */
+typedef struct KsmctlClock {
+        uint64_t (*now_usec)(void *userdata);            /* a monotonic clock, in microseconds */
+        void (*sleep_ms)(uint64_t msec, void *userdata); /* wait that long (tests change /proc here) */
+        void *userdata;
+} KsmctlClock;
+
+/* The most --sample=MS accepts: 10 seconds. */
+#define KSMCTL_SAMPLE_MS_MAX 10000
+
 int ksmctl_max_kernel_pages(const char *env, uint64_t phys_pages, uint64_t *ret);
 int ksmctl_start(int dirfd, const char *limit_env, uint64_t phys_pages, KsmctlReport *report);
 int ksmctl_stop(int dirfd, KsmctlReport *report);
@@ -88,5 +114,11 @@ void ksmctl_status_done(KsmStatus *s);
 bool ksmctl_status_has(const KsmStatus *s, KsmctlKnob knob);
 uint64_t ksmctl_saved_bytes(const KsmStatus *s, uint64_t page_size);
 bool ksmctl_scan_rate(const KsmStatus *s, uint64_t *ret_pages_per_sec);
-int ksmctl_status_print(const KsmStatus *s, uint64_t page_size, FILE *f);
-int ksmctl_status_print_json(const KsmStatus *s, uint64_t page_size, FILE *f);
+
+int ksmctl_ksmd_cpu_read(const char *proc_dir, uint64_t ticks_per_sec, uint64_t sample_ms, const KsmctlClock *clock,
+                         KsmdCpu *ret);
+double ksmctl_ksmd_cpu_seconds(const KsmdCpu *c);
+bool ksmctl_ksmd_cpu_percent(const KsmdCpu *c, double *ret);
+
+int ksmctl_status_print(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_size, FILE *f);
+int ksmctl_status_print_json(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_size, FILE *f);

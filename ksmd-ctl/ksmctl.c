@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <time.h>
 
 #include "ksm-sysfs.h"
 #include "ksmctl-ops.h"
@@ -36,6 +37,8 @@ typedef struct Args {
         Verb verb;
         const char *ksm_dir;
         const char *proc_dir;
+        uint64_t sample_ms;
+        bool sample_set;
         bool force;
         bool json;
         bool verbose;
@@ -94,9 +97,11 @@ static void help(void) {
                "\n"
                "Options:\n"
                "  -d, --ksm-dir=DIR  Use DIR instead of " KSM_SYSFS_DIR "\n"
-               "      --proc=DIR     Read meminfo from DIR instead of " PROC_DIR " (unmerge)\n"
+               "      --proc=DIR     Use DIR instead of " PROC_DIR ": meminfo (unmerge), ksmd (status)\n"
                "  -f, --force        Unmerge even when memory looks short (unmerge)\n"
                "      --json         Print the status as one JSON object (status)\n"
+               "      --sample=MS    Measure ksmd's CPU use over MS milliseconds, 0 to 10000;\n"
+               "                     0 shows its total CPU time only (status; default 500)\n"
                "  -v, --verbose      Say what is done, on standard error\n"
                "  -h, --help         Show this help and exit\n"
                "  -V, --version      Show the version and exit\n"
@@ -119,6 +124,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
         enum {
                 ARG_PROC = 0x100,
                 ARG_JSON,
+                ARG_SAMPLE,
         };
         /* clang-format off */
         static const struct option options[] = {
@@ -128,6 +134,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "proc", required_argument, NULL, ARG_PROC },
                 { "force", no_argument, NULL, 'f' },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "sample", required_argument, NULL, ARG_SAMPLE },
                 { "verbose", no_argument, NULL, 'v' },
                 {},
         };
@@ -156,6 +163,12 @@ static int parse_args(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_JSON:
                         a->json = true;
+                        break;
+                case ARG_SAMPLE:
+                        if (safe_atou64(optarg, &a->sample_ms) < 0 || a->sample_ms > KSMCTL_SAMPLE_MS_MAX)
+                                return usage_error("--sample needs a number of milliseconds from 0 to %d, not '%s'",
+                                                   KSMCTL_SAMPLE_MS_MAX, optarg);
+                        a->sample_set = true;
                         break;
                 case 'v':
                         a->verbose = true;
@@ -186,6 +199,8 @@ static int parse_args(int argc, char *argv[], Args *a) {
 
         if (a->json && a->verb != VERB_STATUS)
                 return usage_error("--json applies only to status");
+        if (a->sample_set && a->verb != VERB_STATUS)
+                return usage_error("--sample applies only to status");
         if (a->force && a->verb != VERB_UNMERGE)
                 return usage_error("--force applies only to unmerge");
         if (a->ksm_dir[0] == '\0')
@@ -302,18 +317,59 @@ static int do_unmerge(const Args *a, int dirfd, uint64_t page_size) {
         return EXIT_OK;
 }
 
+static uint64_t clock_now_usec(void *userdata) {
+        struct timespec ts;
+
+        if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+                return 0; /* cannot happen for CLOCK_MONOTONIC; leaves the window unmeasured */
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
+
+static void clock_sleep_ms(uint64_t msec, void *userdata) {
+        struct timespec ts = { .tv_sec = (time_t) (msec / 1000), .tv_nsec = (long) (msec % 1000) * 1000000 };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+/*
+ * ksmd's CPU time is extra to the status: when it cannot be had, say why and show the rest. No ksmd
+ * (-ESRCH) is not even a warning: kernels without KSM and containers that hide kernel threads have none.
+ */
+static void read_ksmd_cpu(const Args *a, KsmdCpu *ret) {
+        static const KsmctlClock clock = { .now_usec = clock_now_usec, .sleep_ms = clock_sleep_ms };
+        long tck = sysconf(_SC_CLK_TCK);
+        int r;
+
+        *ret = (KsmdCpu){ .sample_ms = a->sample_ms };
+        if (tck <= 0) {
+                log_error("Failed to get the clock ticks a second: %s, ignoring", strerror(tck < 0 ? errno : EINVAL));
+                return;
+        }
+        r = ksmctl_ksmd_cpu_read(a->proc_dir, (uint64_t) tck, a->sample_ms, &clock, ret);
+        if (r == -ESRCH)
+                log_debug(a, "No ksmd in %s: no KSM in this kernel, or kernel threads are hidden", a->proc_dir);
+        else if (r < 0)
+                log_error("Failed to read ksmd's CPU time in %s: %s, ignoring", a->proc_dir,
+                          r == -EBADMSG ? "unexpected content" : strerror(-r));
+        else
+                log_debug(a, "ksmd is PID %d in %s", (int) ret->pid, a->proc_dir);
+}
+
 static int do_status(const Args *a, int dirfd, uint64_t page_size) {
         _cleanup_(ksmctl_status_done) KsmStatus s = {};
         KsmctlReport rep = {};
+        KsmdCpu cpu;
         int r;
 
         r = ksmctl_status_read(dirfd, &s, &rep);
         if (r < 0)
                 return report_failure(a, &rep, r);
+        read_ksmd_cpu(a, &cpu);
         if (a->json)
-                r = ksmctl_status_print_json(&s, page_size, stdout);
+                r = ksmctl_status_print_json(&s, &cpu, page_size, stdout);
         else
-                r = ksmctl_status_print(&s, page_size, stdout);
+                r = ksmctl_status_print(&s, &cpu, page_size, stdout);
         if (r < 0) {
                 log_error("Failed to write the status: %s", strerror(-r));
                 return EXIT_FAILED;
@@ -325,6 +381,7 @@ int main(int argc, char *argv[]) {
         Args a = {
                 .ksm_dir = KSM_SYSFS_DIR,
                 .proc_dir = PROC_DIR,
+                .sample_ms = 500,
         };
         _cleanup_close_ int dirfd = -1;
         long page_size;

@@ -17,7 +17,9 @@ KSMCTL = os.environ.get("KSMCTL", "")
 FAKE_GUEST = os.environ.get("FAKE_GUEST", "")
 SOURCE_ROOT = os.environ.get("SOURCE_ROOT", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 REAL_KSM = "/sys/kernel/mm/ksm"
-KNOBS_TO_RESTORE = ("pages_to_scan", "sleep_millisecs", "advisor_mode", "run")
+# advisor_mode first: while it is scan-time the kernel refuses pages_to_scan; run last.
+KNOBS_TO_RESTORE = ("advisor_mode", "pages_to_scan", "sleep_millisecs", "smart_scan", "use_zero_pages",
+                    "max_page_sharing", "merge_across_nodes", "run")
 
 
 def skip_or_fail(why):
@@ -150,7 +152,7 @@ class RealKsm:
         return self
 
     def __exit__(self, *exc):
-        for k in KNOBS_TO_RESTORE:  # run last: pages_to_scan is refused while the advisor owns it
+        for k in KNOBS_TO_RESTORE:
             if k in self.saved:
                 try:
                     write(os.path.join(REAL_KSM, k), self.saved[k] + "\n")

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <sys/stat.h>
 
 #include "ksm-sysfs.h"
@@ -453,15 +454,20 @@ START_TEST(test_scan_rate) {
 END_TEST
 
 /* Run a printer into memory and return what it printed. */
-static char *print_status(int (*printer)(const KsmStatus *, uint64_t, FILE *), const KsmStatus *s) {
+static char *print_status_cpu(int (*printer)(const KsmStatus *, const KsmdCpu *, uint64_t, FILE *),
+                              const KsmStatus *s, const KsmdCpu *cpu) {
         char *buf = NULL;
         size_t n = 0;
         FILE *f = open_memstream(&buf, &n);
 
         ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(printer(s, 4096, f), 0);
+        ck_assert_int_eq(printer(s, cpu, 4096, f), 0);
         ck_assert_int_eq(fclose(f), 0);
         return buf;
+}
+
+static char *print_status(int (*printer)(const KsmStatus *, const KsmdCpu *, uint64_t, FILE *), const KsmStatus *s) {
+        return print_status_cpu(printer, s, NULL);
 }
 
 START_TEST(test_status_text) {
@@ -470,10 +476,11 @@ START_TEST(test_status_text) {
         KsmctlReport rep = {};
         static const char *const lines[] = {
                 "ksmd:                running (run = 1)",
-                "\npages_to_scan:       100\n",
+                "\npages_to_scan:       100 (set by the scan-time advisor; the kernel refuses writes)\n",
                 "\nsleep_millisecs:     20\n",
                 "\nscan rate:           up to 5000 pages/s (19.5 MiB/s)\n",
-                "\nadvisor_mode:        scan-time\n",
+                "\nadvisor:             scan-time (target scan time 200 s, max CPU 70%, pages_to_scan 500..30000): "
+                "the kernel sets pages_to_scan\n",
                 "\nsmart_scan:          1 (on)\n",
                 "\npages_shared:        1500\n",
                 "\npages_sharing:       32000\n",
@@ -494,6 +501,56 @@ START_TEST(test_status_text) {
         for (size_t i = 0; i < ELEMENTSOF(lines); i++)
                 ck_assert_msg(strstr(text, lines[i]), "no '%s' in:\n%s", lines[i], text);
         ck_assert_ptr_null(strstr(text, "max_kernel_pages"));
+        ck_assert_ptr_null(strstr(text, "ksmd CPU")); /* no KsmdCpu given */
+}
+END_TEST
+
+START_TEST(test_status_text_advisor) {
+        static const struct {
+                const char *mode;    /* advisor_mode's content */
+                const char *drop[5]; /* advisor knobs this kernel lacks */
+                const char *advisor; /* the advisor line, after the label */
+                bool owned;          /* pages_to_scan says the advisor sets it */
+        } cases[] = {
+                { "[none] scan-time", {},
+                  "none (scan-time would use: target scan time 200 s, max CPU 70%, pages_to_scan 500..30000)", false },
+                { "none [scan-time]", {},
+                  "scan-time (target scan time 200 s, max CPU 70%, pages_to_scan 500..30000): the kernel sets "
+                  "pages_to_scan",
+                  true },
+                { "none [scan-time]",
+                  { "advisor_max_cpu", "advisor_max_pages_to_scan" },
+                  "scan-time (target scan time 200 s, pages_to_scan at least 500): the kernel sets pages_to_scan",
+                  true },
+                { "[none] scan-time",
+                  { "advisor_max_cpu", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan",
+                    "advisor_target_scan_time" },
+                  "none", false },
+                { "none scan-time [future]",
+                  { "advisor_target_scan_time", "advisor_min_pages_to_scan" },
+                  "future (max CPU 70%, pages_to_scan at most 30000)", false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(ksmctl_status_done) KsmStatus s = {};
+                _cleanup_free_ char *text = NULL;
+                KsmctlReport rep = {};
+                char want[256];
+
+                make_new_kernel();
+                put("advisor_mode", cases[i].mode);
+                for (size_t d = 0; d < ELEMENTSOF(cases[i].drop) && cases[i].drop[d]; d++)
+                        ck_assert_int_eq(unlinkat(dfd, cases[i].drop[d], 0), 0);
+                ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+                text = print_status(ksmctl_status_print, &s);
+                snprintf(want, sizeof(want), "\nadvisor:             %s\n", cases[i].advisor);
+                ck_assert_msg(strstr(text, want), "%zu: no '%s' in:\n%s", i, want, text);
+                ck_assert_msg(!!strstr(text, "\npages_to_scan:       100 (set by the scan-time advisor; the kernel "
+                                             "refuses writes)\n") == cases[i].owned,
+                              "%zu:\n%s", i, text);
+                if (!cases[i].owned)
+                        ck_assert_msg(strstr(text, "\npages_to_scan:       100\n"), "%zu:\n%s", i, text);
+        }
 }
 END_TEST
 
@@ -502,7 +559,7 @@ START_TEST(test_status_text_old_kernel) {
         _cleanup_free_ char *text = NULL;
         KsmctlReport rep = {};
         static const char *const absent[] = {
-                "advisor_mode",     "smart_scan",         "ksm_zero_pages", "general_profit",
+                "advisor",          "smart_scan",         "ksm_zero_pages", "general_profit",
                 "max_page_sharing", "merge_across_nodes", "use_zero_pages",
         };
 
@@ -526,9 +583,9 @@ START_TEST(test_status_print_failure) {
         FILE *f = fopen("/dev/full", "we");
 
         ck_assert_ptr_nonnull(f);
-        ck_assert_int_eq(ksmctl_status_print(&s, 4096, f), -ENOSPC);
+        ck_assert_int_eq(ksmctl_status_print(&s, NULL, 4096, f), -ENOSPC);
         clearerr(f);
-        ck_assert_int_eq(ksmctl_status_print_json(&s, 4096, f), -ENOSPC);
+        ck_assert_int_eq(ksmctl_status_print_json(&s, NULL, 4096, f), -ENOSPC);
         fclose(f);
 }
 END_TEST
@@ -576,6 +633,36 @@ static const char *json_str(const char *p, char *out, size_t size) {
         return p + 1;
 }
 
+/* A JSON number, as RFC 8259 spells it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number_ok(const char *p) {
+        if (*p == '-')
+                p++;
+        if (*p == '0')
+                p++;
+        else if (*p >= '1' && *p <= '9')
+                while (isdigit((unsigned char) *p))
+                        p++;
+        else
+                return false;
+        if (*p == '.') {
+                p++;
+                if (!isdigit((unsigned char) *p))
+                        return false;
+                while (isdigit((unsigned char) *p))
+                        p++;
+        }
+        if (*p == 'e' || *p == 'E') {
+                p++;
+                if (*p == '+' || *p == '-')
+                        p++;
+                if (!isdigit((unsigned char) *p))
+                        return false;
+                while (isdigit((unsigned char) *p))
+                        p++;
+        }
+        return *p == '\0';
+}
+
 static int json_parse_flat(const char *p, JsonMember *m, size_t max) {
         size_t count = 0;
 
@@ -606,12 +693,8 @@ static int json_parse_flat(const char *p, JsonMember *m, size_t max) {
                         m[count].value[n] = '\0';
                         p += n;
                         if (!streq(m[count].value, "true") && !streq(m[count].value, "false") &&
-                            !streq(m[count].value, "null")) {
-                                const char *d = m[count].value + (m[count].value[0] == '-');
-
-                                if (!*d || strspn(d, "0123456789") != strlen(d) || (d[0] == '0' && d[1]))
-                                        return -1;
-                        }
+                            !streq(m[count].value, "null") && !json_number_ok(m[count].value))
+                                return -1;
                         m[count].is_string = false;
                 }
                 count++;
@@ -652,6 +735,15 @@ START_TEST(test_json_reader) {
         ck_assert_int_eq(json_parse_flat("{\"a\":tru}\n", m, 4), -1);
         ck_assert_int_eq(json_parse_flat("{\"a\":\"\t\"}\n", m, 4), -1);
         ck_assert_int_eq(json_parse_flat("{\"a\":1}", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":1.5,\"b\":-0.25,\"c\":0.00,\"d\":1e3}\n", m, 4), 4);
+        ck_assert_str_eq(m[2].value, "0.00");
+        ck_assert_int_eq(json_parse_flat("{\"a\":1.}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":.5}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":NaN}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":inf}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":1e}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":-}\n", m, 4), -1);
+        ck_assert_int_eq(json_parse_flat("{\"a\":1,5}\n", m, 4), -1);
 }
 END_TEST
 
@@ -744,6 +836,350 @@ START_TEST(test_status_json_escaping) {
 }
 END_TEST
 
+/*
+ * ksmd's CPU time, against a fake /proc under the temporary directory, with a fake clock whose sleep
+ * moves the time on and rewrites ksmd's stat, as the kernel would have during the window.
+ */
+static void put_proc(const char *rel, const char *content) {
+        char path[PATH_MAX];
+        _cleanup_close_ int fd = -1;
+        size_t n = strlen(content);
+
+        snprintf(path, sizeof(path), "%s/proc", tmpdir);
+        (void) mkdir(path, 0755);
+        snprintf(path, sizeof(path), "%s/proc/%s", tmpdir, rel);
+        *strrchr(path, '/') = '\0';
+        (void) mkdir(path, 0755);
+        snprintf(path, sizeof(path), "%s/proc/%s", tmpdir, rel);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        ck_assert_msg(fd >= 0, "%s: %m", path);
+        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+}
+
+/* A /proc/PID/stat line as Linux 6.18 writes it; flags 2129984 = a kernel thread (PF_KTHREAD). */
+static void put_stat(int pid, const char *comm, int ppid, uint64_t utime, uint64_t stime) {
+        char rel[32], line[512];
+
+        snprintf(rel, sizeof(rel), "%d/stat", pid);
+        snprintf(line, sizeof(line),
+                 "%d (%s) S %d 0 0 0 -1 %s 0 0 0 0 %" PRIu64 " %" PRIu64
+                 " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 "
+                 "0 0 0 0\n",
+                 pid, comm, ppid, ppid == 2 ? "2129984" : "4194560", utime, stime);
+        put_proc(rel, line);
+}
+
+static const char *proc_dir(void) {
+        static char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/proc", tmpdir);
+        return path;
+}
+
+/* init, kthreadd, ksmd as PID 37 (utime 100, stime 50), a user process named ksmd, a strange name. */
+static void make_proc_tree(void) {
+        put_stat(1, "systemd", 0, 500, 700);
+        put_stat(2, "kthreadd", 0, 0, 0);
+        put_stat(37, "ksmd", 2, 100, 50);
+        put_stat(12, "ksmd", 1, 9000, 9000);
+        put_stat(4000, "a) b (c) S 2 0", 1, 1, 1);
+        put_proc("meminfo", "MemTotal: 1000 kB\n");
+}
+
+typedef struct FakeClock {
+        uint64_t now;       /* microseconds */
+        uint64_t extra_us;  /* how much longer than asked each sleep lasts */
+        bool frozen;        /* the clock does not move */
+        unsigned sleeps;    /* sleeps so far */
+        uint64_t slept_ms;  /* the last sleep asked for */
+        int pid;            /* the stat the sleep rewrites, 0 none */
+        const char *comm;
+        int ppid;
+        uint64_t utime, stime;
+        bool remove;        /* the sleep removes PID's directory instead */
+} FakeClock;
+
+static uint64_t fake_now(void *userdata) {
+        return ((FakeClock *) userdata)->now;
+}
+
+static void fake_sleep(uint64_t msec, void *userdata) {
+        FakeClock *c = userdata;
+
+        c->sleeps++;
+        c->slept_ms = msec;
+        if (!c->frozen)
+                c->now += msec * 1000 + c->extra_us;
+        if (c->remove) {
+                char path[PATH_MAX + 32];
+
+                snprintf(path, sizeof(path), "%s/%d/stat", proc_dir(), c->pid);
+                ck_assert_int_eq(unlink(path), 0);
+                snprintf(path, sizeof(path), "%s/%d", proc_dir(), c->pid);
+                ck_assert_int_eq(rmdir(path), 0);
+        } else if (c->pid)
+                put_stat(c->pid, c->comm, c->ppid, c->utime, c->stime);
+}
+
+#define FAKE_CLOCK(fc) { .now_usec = fake_now, .sleep_ms = fake_sleep, .userdata = (fc) }
+
+START_TEST(test_ksmd_cpu_window) {
+        /* 30 ticks in 0.5 s at 100 ticks a second: 0.3 s of CPU in 0.5 s, 60% of one CPU. */
+        FakeClock fc = { .now = 1000000000, .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 120, .stime = 60 };
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmdCpu c = {};
+        double pct = -1;
+
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), 0);
+        ck_assert_uint_eq(fc.sleeps, 1);
+        ck_assert_uint_eq(fc.slept_ms, 500);
+        ck_assert(c.found);
+        ck_assert_int_eq(c.pid, 37);
+        ck_assert_uint_eq(c.ticks_per_sec, 100);
+        ck_assert_uint_eq(c.ticks, 180);
+        ck_assert_uint_eq(c.sample_ms, 500);
+        ck_assert(c.sampled);
+        ck_assert_uint_eq(c.window_usec, 500000);
+        ck_assert_uint_eq(c.window_ticks, 30);
+        ck_assert(ksmctl_ksmd_cpu_percent(&c, &pct));
+        ck_assert_double_eq_tol(pct, 60.0, 1e-9);
+        ck_assert_double_eq_tol(ksmctl_ksmd_cpu_seconds(&c), 1.8, 1e-9);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_clk_tck) {
+        /* The same with this system's ticks a second, as ksmctl uses them. */
+        long tck = sysconf(_SC_CLK_TCK);
+        FakeClock fc = { .now = 5, .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 100 + (uint64_t) tck, .stime = 50 };
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmdCpu c = {};
+        double pct = -1;
+
+        ck_assert_int_gt(tck, 0);
+        make_proc_tree();
+        /* One second of CPU time over two seconds: 50%. */
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), (uint64_t) tck, 2000, &clock, &c), 0);
+        ck_assert(ksmctl_ksmd_cpu_percent(&c, &pct));
+        ck_assert_double_eq_tol(pct, 50.0, 1e-9);
+        ck_assert_double_eq_tol(ksmctl_ksmd_cpu_seconds(&c), (150.0 + (double) tck) / (double) tck, 1e-9);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_window_measured) {
+        /* A sleep that lasts 600 ms instead of 500: the percentage is over the 600 ms. */
+        FakeClock fc = { .extra_us = 100000, .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 130, .stime = 50 };
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmdCpu c = {};
+        double pct = -1;
+
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), 0);
+        ck_assert_uint_eq(c.window_usec, 600000);
+        ck_assert(ksmctl_ksmd_cpu_percent(&c, &pct));
+        ck_assert_double_eq_tol(pct, 50.0, 1e-9);
+
+        /* Idle: 0%, still a figure. */
+        fc = (FakeClock){ .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 100, .stime = 50 };
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 10, &clock, &c), 0);
+        ck_assert(ksmctl_ksmd_cpu_percent(&c, &pct));
+        ck_assert_double_eq_tol(pct, 0.0, 1e-12);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_no_sample) {
+        KsmdCpu c = {};
+        double pct = -1;
+
+        /* --sample=0: the total only, at once; no clock needed. */
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 0, NULL, &c), 0);
+        ck_assert(c.found);
+        ck_assert_int_eq(c.pid, 37);
+        ck_assert_uint_eq(c.ticks, 150);
+        ck_assert_uint_eq(c.sample_ms, 0);
+        ck_assert(!c.sampled);
+        ck_assert(!ksmctl_ksmd_cpu_percent(&c, &pct));
+        ck_assert_double_eq(pct, -1);
+        ck_assert_double_eq_tol(ksmctl_ksmd_cpu_seconds(&c), 1.5, 1e-12);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_not_sampled) {
+        FakeClock fc = { .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 90, .stime = 50 };
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmdCpu c = {};
+        double pct = -1;
+
+        /* A total that went down is not the same thread's: no figure, but ksmd is there. */
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), 0);
+        ck_assert(c.found);
+        ck_assert(!c.sampled);
+        ck_assert_uint_eq(c.ticks, 140);
+        ck_assert(!ksmctl_ksmd_cpu_percent(&c, &pct));
+
+        /* A clock that did not move measures nothing. */
+        fc = (FakeClock){ .frozen = true, .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 200, .stime = 50 };
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), 0);
+        ck_assert(c.found && !c.sampled);
+        ck_assert(!ksmctl_ksmd_cpu_percent(&c, &pct));
+        ck_assert_double_eq(pct, -1);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_errors) {
+        FakeClock fc = {};
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmdCpu c = { .pid = 4242 };
+        char missing[PATH_MAX];
+
+        /* No ksmd: only init and a user process that calls itself ksmd (its parent is init, not kthreadd). */
+        put_stat(1, "systemd", 0, 1, 1);
+        put_stat(12, "ksmd", 1, 9000, 9000);
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), -ESRCH);
+        ck_assert_int_eq(c.pid, 4242); /* untouched */
+        ck_assert_uint_eq(fc.sleeps, 0);
+
+        snprintf(missing, sizeof(missing), "%s/nonexistent", tmpdir);
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(missing, 100, 0, NULL, &c), -ENOENT);
+
+        put_stat(37, "ksmd", 2, 100, 50);
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 0, 0, NULL, &c), -EINVAL);
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, NULL, &c), -EINVAL);
+        ck_assert_int_eq(c.pid, 4242);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_gone) {
+        FakeClock fc = { .pid = 37, .comm = "bash", .ppid = 1, .utime = 1, .stime = 1 };
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmdCpu c = { .pid = 4242 };
+
+        /* The PID is another process's by the end of the window. */
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), -ESRCH);
+        ck_assert_uint_eq(fc.sleeps, 1);
+        ck_assert_int_eq(c.pid, 4242);
+
+        /* ... or gone. */
+        fc = (FakeClock){ .pid = 37, .remove = true };
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), -ESRCH);
+        ck_assert_int_eq(c.pid, 4242);
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_text) {
+        static const struct {
+                KsmdCpu cpu;
+                const char *line;
+        } cases[] = {
+                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 123456, .sample_ms = 500, .sampled = true,
+                    .window_usec = 500000, .window_ticks = 6 },
+                  "12.0% of one CPU over 500 ms, 1234.56 s in total (PID 37)" },
+                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 5, .sample_ms = 0 },
+                  "0.05 s in total (PID 37)" },
+                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 5, .sample_ms = 500 },
+                  "not sampled (the window could not be measured), 0.05 s in total (PID 37)" },
+                { { .found = true, .pid = 99, .ticks_per_sec = 1000, .ticks = 1234, .sample_ms = 10000,
+                    .sampled = true, .window_usec = 10000000, .window_ticks = 10000 },
+                  "100.0% of one CPU over 10000 ms, 1.234 s in total (PID 99)" },
+                { { .sample_ms = 500 },
+                  "unknown: ksmd not found (no KSM in this kernel, or kernel threads are hidden, as in a container)" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                KsmStatus s = { .run = 1, .pages_to_scan = 100, .sleep_millisecs = 20 };
+                char want[512];
+
+                text = print_status_cpu(ksmctl_status_print, &s, &cases[i].cpu);
+                /* Right under the line that says whether ksmd runs. */
+                snprintf(want, sizeof(want), "pages\nksmd CPU:            %s\npages_to_scan:", cases[i].line);
+                ck_assert_msg(strstr(text, want), "%zu: no '%s' in:\n%s", i, want, text);
+        }
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_json) {
+        static const struct {
+                KsmdCpu cpu;
+                const char *sample_ms, *pid, *seconds, *percent; /* NULL: the key is absent */
+        } cases[] = {
+                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 123456, .sample_ms = 500, .sampled = true,
+                    .window_usec = 500000, .window_ticks = 6 },
+                  "500", "37", "1234.56", "12.00" },
+                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 7, .sample_ms = 0 },
+                  "0", "37", "0.07", NULL },
+                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 0, .sample_ms = 250, .sampled = true,
+                    .window_usec = 250000, .window_ticks = 0 },
+                  "250", "37", "0.00", "0.00" },
+                { { .found = true, .pid = 5, .ticks_per_sec = 1000, .ticks = 1234, .sample_ms = 3, .sampled = true,
+                    .window_usec = 3000, .window_ticks = 1 },
+                  "3", "5", "1.234", "33.33" },
+                { { .found = true, .pid = 5, .ticks_per_sec = 1, .ticks = 5 }, "0", "5", "5.0", NULL },
+                { { .found = true, .pid = 5, .ticks_per_sec = 3, .ticks = 4 }, "0", "5", "1.3", NULL },
+                { { .found = true, .pid = 5, .ticks_per_sec = 100, .ticks = UINT64_MAX },
+                  "0", "5", "184467440737095516.15", NULL },
+                { { .sample_ms = 500 }, "500", NULL, NULL, NULL },
+                { { .sample_ms = 0 }, "0", NULL, NULL, NULL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *text = NULL;
+                KsmStatus s = { .run = 1, .pages_to_scan = 100, .sleep_millisecs = 20 };
+                const char *want[][2] = {
+                        { "sample_ms", cases[i].sample_ms },
+                        { "ksmd_pid", cases[i].pid },
+                        { "ksmd_cpu_seconds", cases[i].seconds },
+                        { "ksmd_cpu_percent", cases[i].percent },
+                };
+                JsonMember m[32];
+                int n;
+
+                text = print_status_cpu(ksmctl_status_print_json, &s, &cases[i].cpu);
+                n = json_parse_flat(text, m, ELEMENTSOF(m));
+                ck_assert_msg(n > 0, "%zu: not JSON: %s", i, text);
+                for (size_t k = 0; k < ELEMENTSOF(want); k++)
+                        if (want[k][1])
+                                check_member(m, n, want[k][0], want[k][1], false);
+                        else
+                                ck_assert_msg(!json_get(m, n, want[k][0]), "%zu: '%s' in %s", i, want[k][0], text);
+        }
+}
+END_TEST
+
+START_TEST(test_ksmd_cpu_status_end_to_end) {
+        /* What "ksmctl --proc DIR status --json" does, with the fake clock: read, sample, print. */
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *json = NULL, *text = NULL;
+        FakeClock fc = { .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 101, .stime = 50 };
+        KsmctlClock clock = FAKE_CLOCK(&fc);
+        KsmctlReport rep = {};
+        KsmdCpu c = {};
+        JsonMember m[64];
+        int n;
+
+        make_new_kernel();
+        make_proc_tree();
+        ck_assert_int_eq(ksmctl_status_read(dfd, &s, &rep), 0);
+        ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), 0);
+        json = print_status_cpu(ksmctl_status_print_json, &s, &c);
+        n = json_parse_flat(json, m, ELEMENTSOF(m));
+        ck_assert_msg(n == 25 + 2 + 4, "%d members in %s", n, json);
+        check_member(m, n, "sample_ms", "500", false);
+        check_member(m, n, "ksmd_pid", "37", false);
+        check_member(m, n, "ksmd_cpu_seconds", "1.51", false);
+        check_member(m, n, "ksmd_cpu_percent", "2.00", false);
+        text = print_status_cpu(ksmctl_status_print, &s, &c);
+        ck_assert_msg(strstr(text, "\nksmd CPU:            2.0% of one CPU over 500 ms, 1.51 s in total (PID 37)\n"),
+                      "%s", text);
+}
+END_TEST
+
 static Suite *ksmctl_suite(void) {
         Suite *s = suite_create("ksmctl");
         TCase *tc;
@@ -777,11 +1213,26 @@ static Suite *ksmctl_suite(void) {
         tcase_add_test(tc, test_status_errors);
         tcase_add_test(tc, test_status_optional_unreadable);
         tcase_add_test(tc, test_status_text);
+        tcase_add_test(tc, test_status_text_advisor);
         tcase_add_test(tc, test_status_text_old_kernel);
         tcase_add_test(tc, test_status_print_failure);
         tcase_add_test(tc, test_status_json);
         tcase_add_test(tc, test_status_json_old_kernel);
         tcase_add_test(tc, test_status_json_escaping);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("ksmd CPU");
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_ksmd_cpu_window);
+        tcase_add_test(tc, test_ksmd_cpu_clk_tck);
+        tcase_add_test(tc, test_ksmd_cpu_window_measured);
+        tcase_add_test(tc, test_ksmd_cpu_no_sample);
+        tcase_add_test(tc, test_ksmd_cpu_not_sampled);
+        tcase_add_test(tc, test_ksmd_cpu_errors);
+        tcase_add_test(tc, test_ksmd_cpu_gone);
+        tcase_add_test(tc, test_ksmd_cpu_text);
+        tcase_add_test(tc, test_ksmd_cpu_json);
+        tcase_add_test(tc, test_ksmd_cpu_status_end_to_end);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Locating ksmd in a /proc tree and reading its CPU time from /proc/PID/stat. */
+#include <ctype.h>
+#include <fcntl.h>
+#include <limits.h>
+
+#include "ksmd.h"
+#include "util.h"
+
+/* Kernel threads are children of kthreadd, PID 2 in the initial PID namespace, and carry PF_KTHREAD. In
+ * another PID namespace PID 2 is an ordinary process, so the flag is what proves a kernel thread. */
+#define KTHREADD_PID 2
+#define PF_KTHREAD UINT64_C(0x00200000)
+
+/**
+ * proc_stat_parse() - comm, state, ppid, utime and stime out of /proc/PID/stat text.
+ *
+ * The name sits in parentheses and may itself hold spaces and ')', so the fields start after the
+ * last ')'. Returns -EBADMSG for anything that is not such a line.
+ */
+int proc_stat_parse(const char *text, ProcStat *ret) {
+        const char *open = strchr(text, '('), *close = strrchr(text, ')'), *p;
+        ProcStat s = {};
+        size_t n;
+
+        if (!open || !close || close < open)
+                return -EBADMSG;
+        n = (size_t) (close - open - 1);
+        if (n >= sizeof(s.comm))
+                n = sizeof(s.comm) - 1;
+        memcpy(s.comm, open + 1, n);
+        s.comm[n] = '\0';
+
+        p = close + 1;
+        /* Field 3 is the state; then ppid (4) ... utime (14), stime (15). */
+        for (int field = 3; field <= 15; field++) {
+                char *end;
+
+                while (*p == ' ')
+                        p++;
+                if (*p == '\0' || *p == '\n')
+                        return -EBADMSG;
+                if (field == 3) {
+                        s.state = *p;
+                        p++;
+                        if (*p != ' ')
+                                return -EBADMSG;
+                        continue;
+                }
+                errno = 0;
+                if (field == 4) {
+                        long long v = strtoll(p, &end, 10);
+
+                        if (errno || end == p)
+                                return -EBADMSG;
+                        s.ppid = v;
+                } else {
+                        unsigned long long v;
+
+                        /* Fields 5..8 (pgrp, session, tty, tpgid) may be negative; flags and times may not. */
+                        if (!isdigit((unsigned char) *p) && !(*p == '-' && field < 9))
+                                return -EBADMSG;
+                        v = strtoull(p, &end, 10);
+                        if (errno || end == p)
+                                return -EBADMSG;
+                        if (field == 9)
+                                s.flags = v;
+                        else if (field == 14)
+                                s.utime = v;
+                        else if (field == 15)
+                                s.stime = v;
+                }
+                if (*end != ' ' && *end != '\n' && *end != '\0')
+                        return -EBADMSG;
+                p = end;
+        }
+        *ret = s;
+        return 0;
+}
+
+static int read_stat(int procfd, const char *pid, ProcStat *ret) {
+        char path[NAME_MAX + 16];
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        snprintf(path, sizeof(path), "%s/stat", pid);
+        r = read_full_file_at(procfd, path, 4096, &text, NULL);
+        if (r < 0)
+                return r;
+        return proc_stat_parse(text, ret);
+}
+
+/**
+ * ksmd_find() - the PID of the kernel thread ksmd in @proc_dir; -ESRCH when there is none (no KSM, or
+ * a PID namespace that does not show kernel threads).
+ */
+int ksmd_find(const char *proc_dir, pid_t *ret) {
+        _cleanup_closedir_ DIR *d = opendir(proc_dir);
+        struct dirent *de;
+
+        if (!d)
+                return negative_errno();
+        while ((de = readdir(d))) {
+                ProcStat s;
+                char *end;
+                long pid;
+
+                if (!isdigit((unsigned char) de->d_name[0]))
+                        continue;
+                errno = 0;
+                pid = strtol(de->d_name, &end, 10);
+                if (*end || errno || pid <= 0 || pid > INT_MAX)
+                        continue;
+                if (read_stat(dirfd(d), de->d_name, &s) < 0)
+                        continue;
+                if (s.ppid == KTHREADD_PID && (s.flags & PF_KTHREAD) && streq(s.comm, "ksmd")) {
+                        *ret = (pid_t) pid;
+                        return 0;
+                }
+        }
+        return -ESRCH;
+}
+
+/**
+ * ksmd_cpu_ticks() - user plus system CPU time of @pid, in clock ticks (sysconf(_SC_CLK_TCK) a second).
+ *
+ * -ESRCH when @pid is no longer ksmd (gone, or reused by another process).
+ */
+int ksmd_cpu_ticks(const char *proc_dir, pid_t pid, uint64_t *ret) {
+        _cleanup_close_ int dfd = -1;
+        char name[32];
+        ProcStat s;
+        int r;
+
+        dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        snprintf(name, sizeof(name), "%d", (int) pid);
+        r = read_stat(dfd, name, &s);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        if (!streq(s.comm, "ksmd") || s.ppid != KTHREADD_PID || !(s.flags & PF_KTHREAD))
+                return -ESRCH;
+        *ret = s.utime + s.stime;
+        return 0;
+}
