@@ -36,6 +36,9 @@ typedef enum KeyType {
         KEY_REGEX,   /* POSIX ERE, or empty for off */
         KEY_STRING,  /* any text the shell would not have to expand, or empty for off */
         KEY_BOOL,    /* 1 or 0 (yes/no, true/false, on/off) */
+        KEY_CHOICE,  /* one word of a list, stored as its index */
+        KEY_OPTINT,  /* an integer, or empty for "leave the kernel's value" (-1) */
+        KEY_OPTBOOL, /* a boolean, or empty for "leave the kernel's value" (-1) */
         KEY_IGNORED, /* the script read it, we have no use for it */
 } KeyType;
 
@@ -45,7 +48,14 @@ typedef struct KeyInfo {
         size_t offset;
         int64_t min, max;
         const char *unit;
+        const char *const *choices; /* KEY_CHOICE: NULL-terminated */
 } KeyInfo;
+
+const char *const free_source_names[] = { "classic", "available", NULL };
+const char *const committed_source_names[] = { "rss", "pss", "rss-minus-merged", NULL };
+const char *const stop_mode_names[] = { "stop", "unmerge", NULL };
+const char *const advisor_mode_names[] = { "none", "scan-time", NULL };
+const char *const policy_names[] = { "classic", "adaptive", NULL };
 
 typedef enum Key {
         K_MONITOR_INTERVAL,
@@ -63,6 +73,24 @@ typedef enum Key {
         K_LIBVIRT_URI,
         K_KVM_EVENTS,
         K_EVENT_SETTLE_MSEC,
+        K_FREE_MEMORY,
+        K_COMMITTED,
+        K_CPU_BUDGET,
+        K_STOP_MODE,
+        K_METRICS_FILE,
+        K_POLICY,
+        K_ADAPTIVE_MAX_RATE,
+        K_ADAPTIVE_MIN_RATE,
+        K_ADAPTIVE_MAX_CPU,
+        K_ADVISOR,
+        K_ADVISOR_MAX_CPU,
+        K_ADVISOR_MIN_PAGES,
+        K_ADVISOR_MAX_PAGES,
+        K_ADVISOR_TARGET_SCAN_TIME,
+        K_SMART_SCAN,
+        K_USE_ZERO_PAGES,
+        K_MERGE_ACROSS_NODES,
+        K_MAX_PAGE_SHARING,
         K_PIDFILE,
         N_KEYS,
 } Key;
@@ -87,6 +115,35 @@ static const KeyInfo keys[N_KEYS] = {
         [K_KVM_EVENTS] = { "KSM_KVM_EVENTS", KEY_BOOL, offsetof(Settings, kvm_events) },
         [K_EVENT_SETTLE_MSEC] = { "KSM_EVENT_SETTLE_MSEC", KEY_INT, offsetof(Settings, event_settle_msec), 0, 60000,
                                   "ms" },
+        [K_FREE_MEMORY] = { "KSM_FREE_MEMORY", KEY_CHOICE, offsetof(Settings, free_source),
+                            .choices = free_source_names },
+        [K_COMMITTED] = { "KSM_COMMITTED", KEY_CHOICE, offsetof(Settings, committed_source),
+                          .choices = committed_source_names },
+        [K_CPU_BUDGET] = { "KSM_CPU_BUDGET", KEY_INT, offsetof(Settings, cpu_budget), 0, 100, "percent" },
+        [K_STOP_MODE] = { "KSM_STOP_MODE", KEY_CHOICE, offsetof(Settings, stop_mode), .choices = stop_mode_names },
+        [K_METRICS_FILE] = { "KSM_METRICS_FILE", KEY_PATH, offsetof(Settings, metrics_file) },
+        [K_POLICY] = { "KSM_POLICY", KEY_CHOICE, offsetof(Settings, policy), .choices = policy_names },
+        [K_ADAPTIVE_MAX_RATE] = { "KSM_ADAPTIVE_MAX_RATE", KEY_INT, offsetof(Settings, adaptive_max_rate), 100,
+                                  100000000, "pages/s" },
+        [K_ADAPTIVE_MIN_RATE] = { "KSM_ADAPTIVE_MIN_RATE", KEY_INT, offsetof(Settings, adaptive_min_rate), 1,
+                                  100000000, "pages/s" },
+        [K_ADAPTIVE_MAX_CPU] = { "KSM_ADAPTIVE_MAX_CPU", KEY_INT, offsetof(Settings, adaptive_max_cpu), 0, 100,
+                                 "percent" },
+        [K_ADVISOR] = { "KSM_ADVISOR", KEY_CHOICE, offsetof(Settings, advisor_mode), -1, 0, NULL,
+                        advisor_mode_names },
+        [K_ADVISOR_MAX_CPU] = { "KSM_ADVISOR_MAX_CPU", KEY_OPTINT, offsetof(Settings, advisor_max_cpu), 1, 100,
+                                "percent" },
+        [K_ADVISOR_MIN_PAGES] = { "KSM_ADVISOR_MIN_PAGES_TO_SCAN", KEY_OPTINT, offsetof(Settings, advisor_min_pages),
+                                  1, NPAGES_LIMIT, "pages" },
+        [K_ADVISOR_MAX_PAGES] = { "KSM_ADVISOR_MAX_PAGES_TO_SCAN", KEY_OPTINT, offsetof(Settings, advisor_max_pages),
+                                  1, NPAGES_LIMIT, "pages" },
+        [K_ADVISOR_TARGET_SCAN_TIME] = { "KSM_ADVISOR_TARGET_SCAN_TIME", KEY_OPTINT,
+                                         offsetof(Settings, advisor_target_scan_time), 2, 86400, "seconds" },
+        [K_SMART_SCAN] = { "KSM_SMART_SCAN", KEY_OPTBOOL, offsetof(Settings, smart_scan) },
+        [K_USE_ZERO_PAGES] = { "KSM_USE_ZERO_PAGES", KEY_OPTBOOL, offsetof(Settings, use_zero_pages) },
+        [K_MERGE_ACROSS_NODES] = { "KSM_MERGE_ACROSS_NODES", KEY_OPTBOOL, offsetof(Settings, merge_across_nodes) },
+        [K_MAX_PAGE_SHARING] = { "KSM_MAX_PAGE_SHARING", KEY_OPTINT, offsetof(Settings, max_page_sharing), 2,
+                                 NPAGES_LIMIT, "sharers" },
         /* The script took its pid file from the environment after sourcing the file, so a user may have set it. */
         [K_PIDFILE] = { "PIDFILE", KEY_IGNORED },
 };
@@ -153,6 +210,18 @@ void settings_init(Settings *s) {
                 .libvirt_uri = default_libvirt_uri,
                 .kvm_events = true,
                 .event_settle_msec = 2000,
+                .adaptive_max_rate = 1000000,
+                .adaptive_min_rate = 2000,
+                .adaptive_max_cpu = 80,
+                .advisor_mode = -1,
+                .advisor_max_cpu = -1,
+                .advisor_min_pages = -1,
+                .advisor_max_pages = -1,
+                .advisor_target_scan_time = -1,
+                .smart_scan = -1,
+                .use_zero_pages = -1,
+                .merge_across_nodes = -1,
+                .max_page_sharing = -1,
         };
 }
 
@@ -167,6 +236,7 @@ void settings_done(Settings *s) {
         string_free(s->guest_comm);
         string_free(s->guest_cmdline);
         string_free(s->libvirt_uri);
+        string_free(s->metrics_file);
         *s = (Settings) {};
 }
 
@@ -194,9 +264,10 @@ static int string_copy(const char *src, char **ret) {
 int settings_copy(const Settings *src, Settings *ret) {
         Settings c = *src;
 
-        c.logfile = c.guest_comm = c.guest_cmdline = c.libvirt_uri = NULL;
+        c.logfile = c.guest_comm = c.guest_cmdline = c.libvirt_uri = c.metrics_file = NULL;
         if (string_copy(src->logfile, &c.logfile) < 0 || string_copy(src->guest_comm, &c.guest_comm) < 0 ||
-            string_copy(src->guest_cmdline, &c.guest_cmdline) < 0 || string_copy(src->libvirt_uri, &c.libvirt_uri) < 0) {
+            string_copy(src->guest_cmdline, &c.guest_cmdline) < 0 || string_copy(src->libvirt_uri, &c.libvirt_uri) < 0 ||
+            string_copy(src->metrics_file, &c.metrics_file) < 0) {
                 settings_done(&c);
                 return -ENOMEM;
         }
@@ -224,7 +295,17 @@ bool settings_equal(const Settings *a, const Settings *b) {
                a->thres_coef == b->thres_coef && a->thres_const == b->thres_const && a->debug == b->debug &&
                string_same(a->logfile, b->logfile) && string_same(a->guest_comm, b->guest_comm) &&
                string_same(a->guest_cmdline, b->guest_cmdline) && string_same(a->libvirt_uri, b->libvirt_uri) &&
-               a->kvm_events == b->kvm_events && a->event_settle_msec == b->event_settle_msec;
+               a->kvm_events == b->kvm_events && a->event_settle_msec == b->event_settle_msec &&
+               a->free_source == b->free_source && a->committed_source == b->committed_source &&
+               a->cpu_budget == b->cpu_budget && a->stop_mode == b->stop_mode &&
+               string_same(a->metrics_file, b->metrics_file) && a->advisor_mode == b->advisor_mode &&
+               a->advisor_max_cpu == b->advisor_max_cpu && a->advisor_min_pages == b->advisor_min_pages &&
+               a->advisor_max_pages == b->advisor_max_pages &&
+               a->advisor_target_scan_time == b->advisor_target_scan_time && a->smart_scan == b->smart_scan &&
+               a->use_zero_pages == b->use_zero_pages && a->merge_across_nodes == b->merge_across_nodes &&
+               a->max_page_sharing == b->max_page_sharing && a->policy == b->policy &&
+               a->adaptive_max_rate == b->adaptive_max_rate && a->adaptive_min_rate == b->adaptive_min_rate &&
+               a->adaptive_max_cpu == b->adaptive_max_cpu;
 }
 
 static void loader_done(Loader *l) {
@@ -556,6 +637,19 @@ range:
         return -ERANGE;
 }
 
+/* 1, 0, or -1 when @v is none of 1/0, yes/no, true/false, on/off (any case). */
+static int parse_bool(const char *v) {
+        static const char *const yes[] = { "1", "yes", "true", "on" }, *const no[] = { "0", "no", "false", "off" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(v, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(v, no[i]) == 0)
+                        return 0;
+        }
+        return -1;
+}
+
 static bool is_off_word(const char *v) {
         static const char *const words[] = { "0", "n", "no", "false", "off" };
 
@@ -724,8 +818,52 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
                 string_free(*string_field(&l->settings, k));
                 *string_field(&l->settings, k) = *value ? TAKE_PTR(value) : NULL;
                 break;
+        case KEY_CHOICE: {
+                int64_t c = -1;
+
+                if (*value == '\0') {
+                        Settings d;
+
+                        settings_init(&d);
+                        *int_field(&l->settings, k) = *int_field(&d, k);
+                        break;
+                }
+                for (int64_t i = 0; k->choices[i]; i++)
+                        if (streq(value, k->choices[i]))
+                                c = i;
+                if (c < 0) {
+                        char list[128] = "";
+
+                        for (size_t i = 0; k->choices[i]; i++)
+                                snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "",
+                                         k->choices[i]);
+                        report_value(l, CONFIG_ERROR, name, raw, raw_len, "not one of: %s", list);
+                        return 0;
+                }
+                *int_field(&l->settings, k) = c;
+                break;
+        }
+        case KEY_OPTINT: {
+                int64_t x = -1;
+
+                if (*value != '\0' && parse_int(k, value, &x, why, sizeof(why)) < 0) {
+                        report_value(l, CONFIG_ERROR, name, raw, raw_len, "%s", why);
+                        return 0;
+                }
+                *int_field(&l->settings, k) = x;
+                break;
+        }
+        case KEY_OPTBOOL: {
+                int b = *value == '\0' ? -1 : parse_bool(value);
+
+                if (*value != '\0' && b < 0) {
+                        report_value(l, CONFIG_ERROR, name, raw, raw_len, "not a boolean: write 1 or 0");
+                        return 0;
+                }
+                *int_field(&l->settings, k) = b;
+                break;
+        }
         case KEY_BOOL: {
-                static const char *const yes[] = { "1", "yes", "true", "on" }, *const no[] = { "0", "no", "false", "off" };
                 int b = -1;
 
                 if (*value == '\0') {
@@ -735,12 +873,8 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
                         b = *(bool *) ((char *) &d + k->offset);
                         report_value(l, CONFIG_WARNING, name, raw, raw_len, "empty value, using the default %d", b);
                 }
-                for (size_t i = 0; b < 0 && i < ELEMENTSOF(yes); i++) {
-                        if (strcasecmp(value, yes[i]) == 0)
-                                b = 1;
-                        if (strcasecmp(value, no[i]) == 0)
-                                b = 0;
-                }
+                if (b < 0)
+                        b = parse_bool(value);
                 if (b < 0) {
                         report_value(l, CONFIG_ERROR, name, raw, raw_len, "not a boolean: write 1 or 0");
                         return 0;
@@ -1033,20 +1167,27 @@ static const Origin *later_origin(const Loader *l, size_t a, size_t b) {
         return l->origins[a].seq >= l->origins[b].seq ? &l->origins[a] : &l->origins[b];
 }
 
+/* A lower bound above its upper bound: reported where the later of the two was set. */
+static void check_bounds(Loader *l, Key lo, Key hi) {
+        int64_t a_v = *int_field(&l->settings, &keys[lo]), b_v = *int_field(&l->settings, &keys[hi]);
+        const Origin *at;
+        char a[PATH_MAX + 32], b[PATH_MAX + 32];
+
+        if (a_v <= b_v)
+                return;
+        at = later_origin(l, lo, hi);
+        format_origin(&l->origins[lo], a, sizeof(a));
+        format_origin(&l->origins[hi], b, sizeof(b));
+        loader_report(l, CONFIG_ERROR, at->file, at->line, "%s=%" PRIi64 " (%s) is greater than %s=%" PRIi64 " (%s)",
+                      keys[lo].name, a_v, a, keys[hi].name, b_v, b);
+}
+
 /* Checks that involve more than one key, after every file is read. */
 static void loader_check(Loader *l) {
         const Settings *s = &l->settings;
 
-        if (s->npages_min > s->npages_max) {
-                const Origin *at = later_origin(l, K_NPAGES_MIN, K_NPAGES_MAX);
-                char a[PATH_MAX + 32], b[PATH_MAX + 32];
-
-                format_origin(&l->origins[K_NPAGES_MIN], a, sizeof(a));
-                format_origin(&l->origins[K_NPAGES_MAX], b, sizeof(b));
-                loader_report(l, CONFIG_ERROR, at->file, at->line,
-                              "KSM_NPAGES_MIN=%" PRIi64 " (%s) is greater than KSM_NPAGES_MAX=%" PRIi64 " (%s)",
-                              s->npages_min, a, s->npages_max, b);
-        }
+        check_bounds(l, K_NPAGES_MIN, K_NPAGES_MAX);
+        check_bounds(l, K_ADAPTIVE_MIN_RATE, K_ADAPTIVE_MAX_RATE);
         if (string_empty(s->guest_comm) && string_empty(s->guest_cmdline)) {
                 const Origin *at = later_origin(l, K_GUEST_COMM, K_GUEST_CMDLINE);
 

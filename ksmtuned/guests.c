@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <limits.h>
 
+#include "config.h"
 #include "guests.h"
 #include "util.h"
 
@@ -81,6 +82,59 @@ int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret) {
         return 0;
 }
 
+/* The value of the first line "NAME: N ..." of @text as a number; -EBADMSG when there is none. */
+static int field_value(const char *text, const char *name, uint64_t *ret) {
+        size_t n = strlen(name);
+
+        for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+                const char *p;
+                uint64_t v = 0;
+
+                if (strncmp(line, name, n) != 0)
+                        continue;
+                p = line + n;
+                while (*p == ' ' || *p == '\t')
+                        p++;
+                if (!isdigit((unsigned char) *p))
+                        return -EBADMSG;
+                for (; isdigit((unsigned char) *p); p++) {
+                        if (v > (UINT64_MAX - 9) / 10)
+                                return -EBADMSG;
+                        v = v * 10 + (uint64_t) (*p - '0');
+                }
+                if (*p != ' ' && *p != '\n' && *p != '\0')
+                        return -EBADMSG;
+                *ret = v;
+                return 0;
+        }
+        return -EBADMSG;
+}
+
+/**
+ * smaps_rollup_parse_pss() - the proportional set size, in kB, from /proc/PID/smaps_rollup text.
+ *
+ * PSS divides each shared page among the processes mapping it, so a page KSM merged across ten guests
+ * counts a tenth in each, where RSS counts it whole in all ten.
+ */
+int smaps_rollup_parse_pss(const char *text, uint64_t *ret) {
+        return field_value(text, "Pss:", ret);
+}
+
+/**
+ * ksm_stat_parse_merging() - the process's pages merged by KSM, from /proc/PID/ksm_stat text
+ * ("ksm_merging_pages N") or /proc/PID/ksm_merging_pages text ("N").
+ */
+int ksm_stat_parse_merging(const char *text, uint64_t *ret) {
+        uint64_t v;
+
+        if (field_value(text, "ksm_merging_pages", ret) >= 0)
+                return 0;
+        if (safe_atou64(text, &v) < 0)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
 /* Read a small per-process file into @buf; -errno when the process is gone or the file unreadable. */
 static ssize_t read_pid_file(int procfd, const char *pid, const char *name, char *buf, size_t size) {
         char path[NAME_MAX + 16];
@@ -137,14 +191,43 @@ static bool is_pid(const char *s) {
         return true;
 }
 
+/*
+ * A guest's committed memory other than plain RSS: its PSS, or its RSS less its merged pages. -errno
+ * when the file is unreadable (smaps_rollup needs ptrace access, ksm_* files are the owner's only) or
+ * the kernel lacks it; the caller then counts RSS.
+ */
+static int guest_memory(int procfd, const char *pid, int source, uint64_t rss, long page_size, uint64_t *ret,
+                        uint64_t *ret_merged) {
+        char buf[2048];
+        uint64_t v;
+
+        if (source == COMMITTED_PSS) {
+                if (read_pid_file(procfd, pid, "smaps_rollup", buf, sizeof(buf)) <= 0 ||
+                    smaps_rollup_parse_pss(buf, &v) < 0)
+                        return -ENODATA;
+                *ret = v;
+                return 0;
+        }
+        if (read_pid_file(procfd, pid, "ksm_merging_pages", buf, sizeof(buf)) <= 0 &&
+            read_pid_file(procfd, pid, "ksm_stat", buf, sizeof(buf)) <= 0)
+                return -ENODATA;
+        if (ksm_stat_parse_merging(buf, &v) < 0)
+                return -ENODATA;
+        v = v * (uint64_t) page_size / 1024;
+        *ret_merged = v;
+        *ret = v < rss ? rss - v : 0;
+        return 0;
+}
+
 /**
- * guests_scan() - one pass over @proc_dir: count the guest processes and add up their RSS in kB.
+ * guests_scan() - one pass over @proc_dir: count the guest processes and add up their memory in kB.
+ * @source: COMMITTED_RSS (the original's), COMMITTED_PSS or COMMITTED_RSS_MINUS_MERGED.
  *
  * A process may exit at any point of the pass; it then simply isn't counted. Only the failure to open
  * @proc_dir itself is an error. Per process, only comm is read (plus cmdline when that match is on),
- * and statm for the guests.
+ * and for the guests statm (and smaps_rollup or ksm_merging_pages).
  */
-int guests_scan(const char *proc_dir, const GuestMatcher *m, GuestTotals *ret) {
+int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret) {
         _cleanup_closedir_ DIR *d = NULL;
         GuestTotals t = {};
         long page_size = sysconf(_SC_PAGESIZE);
@@ -177,6 +260,15 @@ int guests_scan(const char *proc_dir, const GuestMatcher *m, GuestTotals *ret) {
                         continue; /* exited since */
                 if (statm_parse_rss_kb(statm, page_size, &rss) < 0)
                         continue;
+                if (source != COMMITTED_RSS) {
+                        uint64_t mem, merged = 0;
+
+                        if (guest_memory(procfd, de->d_name, source, rss, page_size, &mem, &merged) >= 0) {
+                                rss = mem;
+                                t.merged_kb += merged;
+                        } else
+                                t.fallbacks++;
+                }
                 t.rss_kb += rss;
                 t.count++;
         }

@@ -13,11 +13,15 @@ typedef struct GuestMatcher {
 } GuestMatcher;
 
 typedef struct GuestTotals {
-        uint64_t rss_kb;
+        uint64_t rss_kb;    /* the committed figure, as the scan's source counts it */
         unsigned count;
+        uint64_t merged_kb; /* the guests' pages merged by KSM (rss-minus-merged only) */
+        unsigned fallbacks; /* guests whose pss or merged pages were unreadable: counted by RSS */
 } GuestTotals;
 
 int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf, size_t errlen);
 void guest_matcher_done(GuestMatcher *m);
-int guests_scan(const char *proc_dir, const GuestMatcher *m, GuestTotals *ret);
+int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret);
 int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret);
+int smaps_rollup_parse_pss(const char *text, uint64_t *ret);
+int ksm_stat_parse_merging(const char *text, uint64_t *ret);

@@ -11,12 +11,22 @@
 #include "ksm-sysfs.h"
 #include "log.h"
 #include "manager.h"
+#include "ksmd.h"
 #include "meminfo.h"
 
-static const char *const knob_names[_KNOB_MAX] = {
+const char *const knob_names[_KNOB_MAX] = {
         [KNOB_PAGES_TO_SCAN] = "pages_to_scan",
         [KNOB_SLEEP_MILLISECS] = "sleep_millisecs",
         [KNOB_RUN] = "run",
+        [KNOB_ADVISOR_MODE] = "advisor_mode",
+        [KNOB_ADVISOR_MAX_CPU] = "advisor_max_cpu",
+        [KNOB_ADVISOR_MIN_PAGES] = "advisor_min_pages_to_scan",
+        [KNOB_ADVISOR_MAX_PAGES] = "advisor_max_pages_to_scan",
+        [KNOB_ADVISOR_TARGET_SCAN_TIME] = "advisor_target_scan_time",
+        [KNOB_SMART_SCAN] = "smart_scan",
+        [KNOB_USE_ZERO_PAGES] = "use_zero_pages",
+        [KNOB_MAX_PAGE_SHARING] = "max_page_sharing",
+        [KNOB_MERGE_ACROSS_NODES] = "merge_across_nodes",
 };
 
 static void config_report(void *userdata, ConfigSeverity severity, const char *file, unsigned line,
@@ -90,31 +100,40 @@ static int manager_apply_settings(Manager *m, Settings *s) {
 }
 
 static void manager_publish_status(Manager *m) {
-        char a[32], b[32], c[32], t[32], suffix[160];
+        char a[32], b[32], c[32], t[32], extra[256] = "";
         const Decision *d = &m->last;
+        const Snapshot *snap = &m->last_snapshot;
 
-        snprintf(suffix, sizeof(suffix), "%s%s%s", m->libvirt ? "; " : "",
-                 m->libvirt ? libvirt_state_to_string(libvirt_watch_state(m->libvirt)) : "",
-                 m->reload_failed ? "; configuration reload failed, previous one in force" : "");
         if (!m->have_decision)
                 return;
+        if (snap->has_ksmd_cpu)
+                snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "; ksmd %.1f%% CPU",
+                         snap->ksmd_cpu_permille / 10.0);
+        if (m->advisor_owns)
+                snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "; advisor owns pages_to_scan");
+        if (m->libvirt)
+                snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra), "; %s",
+                         libvirt_state_to_string(libvirt_watch_state(m->libvirt)));
+        if (m->reload_failed)
+                snprintf(extra + strlen(extra), sizeof(extra) - strlen(extra),
+                         "; configuration reload failed, previous one in force");
         if (d->run)
                 sd_notifyf(0,
                            "STATUS=KSM on: pages_to_scan %" PRIi64 ", sleep %" PRIu64 " ms; free %s %s threshold %s; "
                            "guests commit %s%s",
                            d->npages, d->sleep_ms, format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=",
-                           format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed), suffix);
+                           format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed), extra);
         else
                 sd_notifyf(0, "STATUS=KSM off: free %s > threshold %s, guests commit %s of %s%s",
                            format_kb(a, sizeof(a), d->free), format_kb(b, sizeof(b), d->thres),
-                           format_kb(c, sizeof(c), d->committed), format_kb(t, sizeof(t), d->total), suffix);
+                           format_kb(c, sizeof(c), d->committed), format_kb(t, sizeof(t), d->total), extra);
 }
 
 /*
  * Write one knob unless it already holds @value. A failure is logged when it first happens (or its errno
  * changes), its end is logged too, and every adjustment tries again.
  */
-static void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, uint64_t value) {
+void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, uint64_t value) {
         const char *name = knob_names[knob];
         int r = 0;
 
@@ -132,40 +151,242 @@ static void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, u
         m->knob_error[knob] = 0;
 }
 
+/* Whether the kernel's advisor is in scan-time mode, where it sets pages_to_scan and refuses ours. */
+static bool advisor_owns_pages_to_scan(Manager *m) {
+        _cleanup_free_ char *text = NULL, *mode = NULL;
+
+        if (ksm_read_string(m->ksm_fd, "advisor_mode", &text) < 0 || ksm_parse_choice(text, &mode) < 0)
+                return false;
+        return streq(mode, "scan-time");
+}
+
 /* Write what the decision asks for, in the original's order, and log every change at info. */
 static void manager_apply(Manager *m, const Decision *d) {
-        uint64_t cur[_KNOB_MAX] = {};
-        bool known[_KNOB_MAX];
+        uint64_t cur[KNOB_RUN + 1] = {};
+        bool known[KNOB_RUN + 1];
         char a[32], b[32], c[32], t[32];
+        bool owns;
 
-        for (int k = 0; k < _KNOB_MAX; k++)
+        for (int k = 0; k <= KNOB_RUN; k++)
                 known[k] = ksm_read_u64(m->ksm_fd, knob_names[k], &cur[k]) >= 0;
 
         if (!d->run) {
-                manager_write_knob(m, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_STOP);
-                if (known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_STOP)
+                bool stopped = known[KNOB_RUN] && (cur[KNOB_RUN] == KSM_RUN_STOP || cur[KNOB_RUN] == KSM_RUN_UNMERGE);
+
+                if (d->unmerge_refused && !m->unmerge_refusal_reported) {
+                        log_info("Not unmerging %s of merged pages: memory could not take them back and stay above "
+                                 "the threshold; keeping them merged",
+                                 format_kb(a, sizeof(a), m->last_snapshot.merged));
+                        m->unmerge_refusal_reported = true;
+                } else if (!d->unmerge_refused)
+                        m->unmerge_refusal_reported = false;
+
+                if (d->unmerge && !(known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_UNMERGE)) {
+                        /* The kernel unmerges within this write: it takes a moment for gigabytes. */
+                        manager_write_knob(m, KNOB_RUN, false, 0, KSM_RUN_UNMERGE);
+                        log_info("Stopped KSM and unmerged %s: free %s > threshold %s and guests commit %s, below "
+                                 "%s less the threshold",
+                                 format_kb(t, sizeof(t), m->last_snapshot.merged), format_kb(a, sizeof(a), d->free),
+                                 format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed),
+                                 format_kb(t, sizeof(t), d->total));
                         return;
+                }
+                if (stopped)
+                        return;
+                manager_write_knob(m, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_STOP);
                 log_info("Stopped KSM: free %s > threshold %s and guests commit %s, below %s less the threshold",
                          format_kb(a, sizeof(a), d->free), format_kb(b, sizeof(b), d->thres),
                          format_kb(c, sizeof(c), d->committed), format_kb(t, sizeof(t), d->total));
                 return;
         }
 
-        manager_write_knob(m, KNOB_PAGES_TO_SCAN, known[KNOB_PAGES_TO_SCAN], cur[KNOB_PAGES_TO_SCAN],
-                           (uint64_t) d->npages);
+        owns = advisor_owns_pages_to_scan(m);
+        if (owns != m->advisor_owns)
+                log_info(owns ? "The kernel's advisor (scan-time) now sets pages_to_scan; ksmtuned leaves it alone"
+                              : "The kernel's advisor no longer sets pages_to_scan; ksmtuned sets it again");
+        m->advisor_owns = owns;
+        if (!owns)
+                manager_write_knob(m, KNOB_PAGES_TO_SCAN, known[KNOB_PAGES_TO_SCAN], cur[KNOB_PAGES_TO_SCAN],
+                                   (uint64_t) d->npages);
         manager_write_knob(m, KNOB_SLEEP_MILLISECS, known[KNOB_SLEEP_MILLISECS], cur[KNOB_SLEEP_MILLISECS],
                            d->sleep_ms);
         manager_write_knob(m, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_MERGE);
 
-        if (known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE && known[KNOB_PAGES_TO_SCAN] &&
-            cur[KNOB_PAGES_TO_SCAN] == (uint64_t) d->npages && known[KNOB_SLEEP_MILLISECS] &&
-            cur[KNOB_SLEEP_MILLISECS] == d->sleep_ms)
+        if (known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE &&
+            (owns || (known[KNOB_PAGES_TO_SCAN] && cur[KNOB_PAGES_TO_SCAN] == (uint64_t) d->npages)) &&
+            known[KNOB_SLEEP_MILLISECS] && cur[KNOB_SLEEP_MILLISECS] == d->sleep_ms)
                 return;
-        log_info("%s KSM: pages_to_scan %" PRIi64 ", sleep_millisecs %" PRIu64 " (free %s %s threshold %s, guests "
-                 "commit %s)",
-                 known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE ? "Tuned" : "Started", d->npages, d->sleep_ms,
-                 format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=", format_kb(b, sizeof(b), d->thres),
-                 format_kb(c, sizeof(c), d->committed));
+        if (owns)
+                log_info("%s KSM: pages_to_scan set by the kernel's advisor, sleep_millisecs %" PRIu64
+                         " (free %s %s threshold %s, guests commit %s)",
+                         known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE ? "Tuned" : "Started", d->sleep_ms,
+                         format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=", format_kb(b, sizeof(b), d->thres),
+                         format_kb(c, sizeof(c), d->committed));
+        else
+                log_info("%s KSM: pages_to_scan %" PRIi64 ", sleep_millisecs %" PRIu64
+                         " (free %s %s threshold %s, guests commit %s%s)",
+                         known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE ? "Tuned" : "Started", d->npages,
+                         d->sleep_ms, format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=",
+                         format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed),
+                         d->cpu_capped ? "; ksmd over its CPU budget" : "");
+}
+
+static uint64_t now_monotonic_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* ksmd's CPU use since the previous adjustment, in ‰ of one CPU; false at the first sample. */
+static bool manager_sample_ksmd(Manager *m, unsigned *ret_permille) {
+        uint64_t ticks, now = now_monotonic_usec();
+        bool have = false;
+        int r;
+
+        if (m->ksmd_pid == 0 && ksmd_find(m->opts.proc_dir, &m->ksmd_pid) < 0) {
+                m->ksmd_pid = -1;
+                log_debug("ksmd is not in %s: its CPU use is not measured", m->opts.proc_dir);
+        }
+        if (m->ksmd_pid <= 0)
+                return false;
+        r = ksmd_cpu_ticks(m->opts.proc_dir, m->ksmd_pid, &ticks);
+        if (r < 0) {
+                m->ksmd_pid = 0; /* look again next time */
+                m->have_ksmd_sample = false;
+                return false;
+        }
+        if (m->have_ksmd_sample && now > m->ksmd_usec && ticks >= m->ksmd_ticks) {
+                double secs = (double) (ticks - m->ksmd_ticks) / (double) sysconf(_SC_CLK_TCK);
+                double permille = secs * 1e9 / (double) (now - m->ksmd_usec);
+
+                *ret_permille = permille > 1000000 ? 1000000 : (unsigned) (permille + 0.5);
+                have = true;
+        }
+        m->ksmd_ticks = ticks;
+        m->ksmd_usec = now;
+        m->have_ksmd_sample = true;
+        return have;
+}
+
+/* Atomically replace KSM_METRICS_FILE; a failure is logged once while it lasts. */
+static void manager_write_metrics(Manager *m, const Decision *d, const GuestTotals *g, const char *reason) {
+        Metrics *mt = &m->metrics;
+        _cleanup_free_ char *text = NULL, *profit = NULL;
+        struct timespec ts;
+        int r;
+
+        mt->adjustments[metrics_reason(reason)]++;
+        if (!m->settings.metrics_file)
+                return;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        mt->decision = *d;
+        mt->guests = g->count;
+        mt->page_size = (uint64_t) sysconf(_SC_PAGESIZE);
+        mt->timestamp = (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+        if (ksm_read_u64(m->ksm_fd, "run", &mt->run) < 0)
+                mt->run = d->run;
+        mt->has_counters = ksm_read_u64(m->ksm_fd, "pages_shared", &mt->pages_shared) >= 0 &&
+                           ksm_read_u64(m->ksm_fd, "pages_sharing", &mt->pages_sharing) >= 0 &&
+                           ksm_read_u64(m->ksm_fd, "full_scans", &mt->full_scans) >= 0;
+        mt->has_general_profit = ksm_read_string(m->ksm_fd, "general_profit", &profit) >= 0 &&
+                                 safe_atoi64(profit, &mt->general_profit) >= 0;
+        mt->has_ksmd = m->have_ksmd_sample;
+        mt->ksmd_cpu_seconds = (double) m->ksmd_ticks / (double) sysconf(_SC_CLK_TCK);
+        mt->has_ksmd_ratio = m->last_snapshot.has_ksmd_cpu;
+        mt->ksmd_cpu_ratio = m->last_snapshot.ksmd_cpu_permille / 1000.0;
+        mt->libvirt_connected = m->libvirt ? libvirt_watch_state(m->libvirt) == LIBVIRT_CONNECTED : -1;
+
+        r = metrics_format(mt, &text);
+        if (r >= 0)
+                r = metrics_write(m->settings.metrics_file, text);
+        if (r < 0) {
+                if (m->metrics_error != r)
+                        log_warning_errno(r, "Failed to write the metrics to %s: %m; retrying at every adjustment",
+                                          m->settings.metrics_file);
+                m->metrics_error = r;
+                return;
+        }
+        if (m->metrics_error != 0)
+                log_info("Writing the metrics to %s works again", m->settings.metrics_file);
+        m->metrics_error = 0;
+}
+
+static void read_counters(Manager *m, KsmCounters *c) {
+        *c = (KsmCounters) {};
+        (void) ksm_read_u64(m->ksm_fd, "full_scans", &c->full_scans);
+        (void) ksm_read_u64(m->ksm_fd, "pages_shared", &c->pages_shared);
+        (void) ksm_read_u64(m->ksm_fd, "pages_sharing", &c->pages_sharing);
+        (void) ksm_read_u64(m->ksm_fd, "pages_unshared", &c->pages_unshared);
+        (void) ksm_read_u64(m->ksm_fd, "pages_volatile", &c->pages_volatile);
+        (void) ksm_read_u64(m->ksm_fd, "ksm_zero_pages", &c->zero_pages);
+}
+
+static void adaptive_settings(const Settings *s, AdaptiveSettings *ret) {
+        *ret = (AdaptiveSettings) {
+                .max_rate = (uint64_t) s->adaptive_max_rate,
+                .min_rate = (uint64_t) s->adaptive_min_rate,
+                .max_cpu = (unsigned) s->adaptive_max_cpu * 10,
+                .max_check = (uint64_t) s->monitor_interval * UINT64_C(1000000),
+        };
+}
+
+/* One step of the adaptive controller; arms its next check. */
+static void manager_adaptive_step(Manager *m, int cpu_permille, bool event) {
+        AdaptiveSettings as;
+        KsmCounters c;
+
+        adaptive_settings(&m->settings, &as);
+        read_counters(m, &c);
+        adaptive_step(&as, &m->adaptive, &c, cpu_permille, event, &m->adaptive_step);
+        if (m->adaptive_timer && (sd_event_source_set_time_relative(m->adaptive_timer, m->adaptive_step.next_check) < 0 ||
+                                  sd_event_source_set_enabled(m->adaptive_timer, SD_EVENT_ONESHOT) < 0))
+                log_warning("Cannot schedule the adaptive policy's next check");
+}
+
+static void manager_adaptive_stop(Manager *m) {
+        m->adaptive = (AdaptiveState) {};
+        if (m->adaptive_timer)
+                (void) sd_event_source_set_enabled(m->adaptive_timer, SD_EVENT_OFF);
+}
+
+/* Between adjustments: ask the controller again, at the time it chose, and apply what it says. */
+static int on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        unsigned permille = 0;
+        bool have_cpu;
+        uint64_t cur_pages = 0, cur_sleep = 0;
+        bool known_pages, known_sleep;
+
+        if (!m->have_decision || !m->last.run || m->settings.policy != POLICY_ADAPTIVE)
+                return 0;
+        have_cpu = manager_sample_ksmd(m, &permille);
+        m->last_snapshot.has_ksmd_cpu = have_cpu;
+        m->last_snapshot.ksmd_cpu_permille = permille;
+        manager_adaptive_step(m, have_cpu ? (int) permille : -1, false);
+
+        m->last.npages = (int64_t) m->adaptive_step.pages_to_scan;
+        m->last.sleep_ms = m->adaptive_step.sleep_ms;
+        log_debug("adaptive check: %" PRIu64 " pages/s (%s) -> pages_to_scan %" PRIu64 " sleep_millisecs %" PRIu64
+                  "; next check in %.1f s",
+                  m->adaptive.rate, adaptive_why_string(m->adaptive_step.why), m->adaptive_step.pages_to_scan,
+                  m->adaptive_step.sleep_ms, m->adaptive_step.next_check / 1e6);
+        if (m->opts.dry_run)
+                return 0;
+
+        known_pages = ksm_read_u64(m->ksm_fd, "pages_to_scan", &cur_pages) >= 0;
+        known_sleep = ksm_read_u64(m->ksm_fd, "sleep_millisecs", &cur_sleep) >= 0;
+        m->advisor_owns = advisor_owns_pages_to_scan(m);
+        if (!m->advisor_owns)
+                manager_write_knob(m, KNOB_PAGES_TO_SCAN, known_pages, cur_pages, m->adaptive_step.pages_to_scan);
+        manager_write_knob(m, KNOB_SLEEP_MILLISECS, known_sleep, cur_sleep, m->adaptive_step.sleep_ms);
+        if ((!m->advisor_owns && cur_pages != m->adaptive_step.pages_to_scan) || cur_sleep != m->adaptive_step.sleep_ms)
+                log_info("Adaptive: pages_to_scan %" PRIu64 ", sleep_millisecs %" PRIu64 " (%s)",
+                         m->adaptive_step.pages_to_scan, m->adaptive_step.sleep_ms,
+                         adaptive_why_string(m->adaptive_step.why));
+        manager_publish_status(m);
+        return 0;
 }
 
 /**
@@ -178,7 +399,10 @@ int manager_adjust(Manager *m, const char *reason) {
         GuestTotals g;
         MemInfo mi;
         Decision d;
-        char line[512];
+        uint64_t sharing = 0, zero = 0;
+        long page_kb = sysconf(_SC_PAGESIZE) / 1024;
+        char line[640], extra[160] = "", adaptive[160] = "";
+        int64_t classic_npages;
         int r;
 
         r = meminfo_read(m->opts.proc_dir, &mi);
@@ -193,7 +417,7 @@ int manager_adjust(Manager *m, const char *reason) {
                 log_info("%s/meminfo reads again", m->opts.proc_dir);
         m->meminfo_error = 0;
 
-        r = guests_scan(m->opts.proc_dir, &m->matcher, &g);
+        r = guests_scan(m->opts.proc_dir, &m->matcher, (int) m->settings.committed_source, &g);
         if (r < 0) {
                 if (m->proc_error != r)
                         log_warning_errno(r, "Failed to scan %s for guests: %m; skipping adjustments until it works again",
@@ -204,7 +428,16 @@ int manager_adjust(Manager *m, const char *reason) {
         if (m->proc_error != 0)
                 log_info("Scanning %s for guests works again", m->opts.proc_dir);
         m->proc_error = 0;
+        if (g.fallbacks > 0 && !m->fallback_reported) {
+                log_warning("Cannot read %s of %u guest(s), counting their RSS instead (another user's process "
+                            "needs CAP_SYS_PTRACE for smaps_rollup, CAP_DAC_READ_SEARCH for ksm_merging_pages)",
+                            m->settings.committed_source == COMMITTED_PSS ? "the PSS" : "the merged pages",
+                            g.fallbacks);
+                m->fallback_reported = true;
+        }
 
+        (void) ksm_read_u64(m->ksm_fd, "pages_sharing", &sharing);
+        (void) ksm_read_u64(m->ksm_fd, "ksm_zero_pages", &zero);
         snap = (Snapshot) {
                 .mem_total = mi.mem_total,
                 .mem_free = mi.mem_free,
@@ -212,21 +445,46 @@ int manager_adjust(Manager *m, const char *reason) {
                 .cached = mi.cached,
                 .committed = g.rss_kb,
                 .guests = g.count,
+                .mem_available = mi.mem_available,
+                .has_mem_available = mi.has_mem_available,
+                .merged = (sharing + zero) * (uint64_t) page_kb,
         };
+        snap.has_ksmd_cpu = manager_sample_ksmd(m, &snap.ksmd_cpu_permille);
         policy_decide(&m->settings, &m->params, &snap, m->npages, &d);
-        m->adjustments++;
+        classic_npages = d.npages;
+        if (m->settings.policy == POLICY_ADAPTIVE) {
+                if (d.run) {
+                        MetricsReason why = metrics_reason(reason);
+                        /* New guests, or memory pressure rising since the last adjustment: new pages to merge. */
+                        bool event = why == REASON_GUEST_EVENT || why == REASON_RECONNECT || why == REASON_RELOAD ||
+                                     (m->have_decision && d.free + d.total / 20 < m->last.free);
 
+                        manager_adaptive_step(m, snap.has_ksmd_cpu ? (int) snap.ksmd_cpu_permille : -1, event);
+                        d.npages = (int64_t) m->adaptive_step.pages_to_scan;
+                        d.sleep_ms = m->adaptive_step.sleep_ms;
+                        snprintf(adaptive, sizeof(adaptive), "adaptive: %" PRIu64 " pages/s, %s; ", m->adaptive.rate,
+                                 adaptive_why_string(m->adaptive_step.why));
+                } else
+                        manager_adaptive_stop(m);
+        }
+        m->adjustments++;
+        m->last_snapshot = snap;
+
+        if (snap.has_ksmd_cpu)
+                snprintf(extra, sizeof(extra), " ksmd %.1f%%", snap.ksmd_cpu_permille / 10.0);
         if (d.run)
                 snprintf(line, sizeof(line),
                          "adjustment #%u (%s): total %" PRIu64 " free %" PRIu64 " thres %" PRIu64 " committed %" PRIu64
-                         " (%u guests) -> start pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64 " (%s)",
-                         m->adjustments, reason, d.total, d.free, d.thres, d.committed, g.count, d.npages, d.sleep_ms,
-                         d.boost ? "boost" : "decay");
+                         " (%u guests)%s -> start pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64 " (%s%s)",
+                         m->adjustments, reason, d.total, d.free, d.thres, d.committed, g.count, extra, d.npages,
+                         d.sleep_ms, adaptive,
+                         d.boost ? "boost" : d.cpu_capped ? "decay: ksmd over its CPU budget" : "decay");
         else
                 snprintf(line, sizeof(line),
                          "adjustment #%u (%s): total %" PRIu64 " free %" PRIu64 " thres %" PRIu64 " committed %" PRIu64
-                         " (%u guests) -> stop",
-                         m->adjustments, reason, d.total, d.free, d.thres, d.committed, g.count);
+                         " (%u guests)%s -> stop%s",
+                         m->adjustments, reason, d.total, d.free, d.thres, d.committed, g.count, extra,
+                         d.unmerge ? " and unmerge" : d.unmerge_refused ? " (unmerge refused: memory too short)" : "");
 
         if (!m->opts.dry_run)
                 manager_apply(m, &d);
@@ -234,8 +492,8 @@ int manager_adjust(Manager *m, const char *reason) {
                 log_info("dry run, not written: %s", line);
 
         {
-                char f[8][48];
-                const char *fields[9];
+                char f[9][48];
+                const char *fields[10];
 
                 snprintf(f[0], sizeof(f[0]), "KSM_REASON=%s", reason);
                 snprintf(f[1], sizeof(f[1]), "KSM_RUN=%d", d.run ? 1 : 0);
@@ -245,17 +503,20 @@ int manager_adjust(Manager *m, const char *reason) {
                 snprintf(f[5], sizeof(f[5]), "KSM_THRES_KB=%" PRIu64, d.thres);
                 snprintf(f[6], sizeof(f[6]), "KSM_COMMITTED_KB=%" PRIu64, d.committed);
                 snprintf(f[7], sizeof(f[7]), "KSM_GUESTS=%u", g.count);
-                for (int i = 0; i < 8; i++)
+                snprintf(f[8], sizeof(f[8]), "KSMD_CPU_PERMILLE=%d", snap.has_ksmd_cpu ? (int) snap.ksmd_cpu_permille : -1);
+                for (int i = 0; i < 9; i++)
                         fields[i] = f[i];
-                fields[8] = NULL;
+                fields[9] = NULL;
                 log_internal(LOG_DEBUG, 0, fields, "%s", line);
         }
         if (m->settings.debug)
                 log_to_file("%s", line);
 
-        m->npages = d.npages;
+        m->npages = classic_npages; /* the original's npages carries on, whatever the policy */
         m->last = d;
         m->have_decision = true;
+        if (!m->opts.dry_run)
+                manager_write_metrics(m, &d, &g, reason);
         manager_publish_status(m);
         return 0;
 }
@@ -375,8 +636,14 @@ static int manager_reload(Manager *m) {
                         r = log_error_errno(-ENOMEM, "Out of memory");
                 else {
                         r = manager_apply_settings(m, &s);
-                        if (r >= 0)
+                        if (r >= 0) {
                                 manager_apply_events(m, &old);
+                                for (int k = KNOB_ADVISOR_MODE; k < _KNOB_MAX; k++)
+                                        m->knob_error[k] = 0;
+                                m->fallback_reported = false;
+                                m->ksmd_pid = 0;
+                                manager_apply_knobs(m);
+                        }
                         settings_done(&old);
                 }
         }
@@ -450,6 +717,8 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 return log_error_errno(r, "Cannot write %s/run: %m", opts->ksm_dir);
         }
 
+        manager_apply_knobs(m);
+
         if (opts->once) {
                 *ret = TAKE_PTR(m);
                 return 0;
@@ -489,6 +758,11 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         (void) sd_event_source_set_priority(m->retune, SD_EVENT_PRIORITY_IDLE);
         (void) sd_event_source_set_enabled(m->retune, SD_EVENT_OFF);
 
+        r = sd_event_add_time(m->event, &m->adaptive_timer, CLOCK_MONOTONIC, 0, 50 * 1000, on_adaptive_check, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the adaptive policy's timer: %m");
+        (void) sd_event_source_set_enabled(m->adaptive_timer, SD_EVENT_OFF);
+
         r = sd_event_add_time(m->event, &m->settle, CLOCK_MONOTONIC, 0, 10 * 1000, on_settle, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the settle timer: %m");
@@ -511,6 +785,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->timer);
         sd_event_source_unref(m->retune);
         sd_event_source_unref(m->settle);
+        sd_event_source_unref(m->adaptive_timer);
         kvm_watch_free(m->kvm);
         libvirt_watch_free(m->libvirt);
         libvirt_shutdown();

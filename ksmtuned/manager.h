@@ -7,9 +7,11 @@
 
 #include <systemd/sd-event.h>
 
+#include "adaptive.h"
 #include "config.h"
 #include "events.h"
 #include "guests.h"
+#include "metrics.h"
 #include "policy.h"
 #include "schedule.h"
 
@@ -23,13 +25,24 @@ typedef struct ManagerOptions {
         bool debug; /* --debug: debug level whatever the configuration says */
 } ManagerOptions;
 
-/* The knobs an adjustment writes, in the original's order. */
+/* The knobs an adjustment writes, in the original's order, then those set at start and reload. */
 enum {
         KNOB_PAGES_TO_SCAN,
         KNOB_SLEEP_MILLISECS,
         KNOB_RUN,
+        KNOB_ADVISOR_MODE,
+        KNOB_ADVISOR_MAX_CPU,
+        KNOB_ADVISOR_MIN_PAGES,
+        KNOB_ADVISOR_MAX_PAGES,
+        KNOB_ADVISOR_TARGET_SCAN_TIME,
+        KNOB_SMART_SCAN,
+        KNOB_USE_ZERO_PAGES,
+        KNOB_MAX_PAGE_SHARING,
+        KNOB_MERGE_ACROSS_NODES,
         _KNOB_MAX,
 };
+
+extern const char *const knob_names[_KNOB_MAX];
 
 typedef struct Manager {
         ManagerOptions opts;
@@ -54,11 +67,30 @@ typedef struct Manager {
         bool have_decision;
         Decision last;
 
+        /* ksmd's CPU time at the previous adjustment. */
+        pid_t ksmd_pid; /* 0: not looked for yet; -1: not found */
+        bool have_ksmd_sample;
+        uint64_t ksmd_ticks, ksmd_usec;
+        Snapshot last_snapshot;
+        Metrics metrics;
+        bool advisor_owns; /* advisor_mode is scan-time: the kernel owns pages_to_scan */
+
+        /* KSM_POLICY=adaptive: the controller's state and its own checks between adjustments. */
+        AdaptiveState adaptive;
+        AdaptiveStep adaptive_step;
+        sd_event_source *adaptive_timer;
+
         /* What has been reported, so that a persisting failure is logged once, not every interval. */
         int knob_error[_KNOB_MAX];
         int meminfo_error;
         int proc_error;
+        int metrics_error;
+        bool fallback_reported;
+        bool unmerge_refusal_reported;
 } Manager;
+
+void manager_apply_knobs(Manager *m);
+void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, uint64_t value);
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
 Manager *manager_free(Manager *m);

@@ -67,15 +67,22 @@ int64_t policy_clamp(const Settings *s, int64_t npages) {
 }
 
 /**
- * policy_decide() - one adjustment of the original script.
+ * policy_decide() - one adjustment of the original script, and the opt-in extensions of today's kernels.
  *
  * Stop when the guests plus the threshold fit in memory and free memory is above the threshold
  * (npages is left alone). Otherwise boost npages while free memory is below the threshold, decay it
- * when not, clamp, and run with the derived sleep.
+ * when not, clamp, and run with the derived sleep. With the default settings, that is all.
+ *
+ * KSM_FREE_MEMORY=available takes MemAvailable as free memory (where the kernel has it).
+ * KSM_CPU_BUDGET: when ksmd used more CPU than that since the last adjustment, decay instead of boost.
+ * KSM_STOP_MODE=unmerge: when stopping, also unmerge, but only if MemAvailable holds the merged pages
+ * and free memory stays above the threshold afterwards (or the next adjustment would start KSM again).
  */
 void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages,
                    Decision *ret) {
-        uint64_t free_kb = add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+        bool available = s->free_source == FREE_AVAILABLE && snap->has_mem_available;
+        uint64_t free_kb = available ? snap->mem_available
+                                     : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
         Decision d = {
                 .free = free_kb,
                 .thres = p->thres,
@@ -83,16 +90,30 @@ void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *sna
                 .total = p->total,
                 .npages = prev_npages,
                 .sleep_ms = p->sleep_ms,
+                .free_is_available = available,
         };
 
         if (add_sat_u(snap->committed, p->thres) < p->total && free_kb > p->thres) {
                 d.run = false;
+                if (s->stop_mode == STOP_UNMERGE && snap->merged > 0) {
+                        uint64_t avail = snap->has_mem_available ? snap->mem_available : snap->mem_free;
+
+                        if (avail >= snap->merged && free_kb - p->thres > snap->merged)
+                                d.unmerge = true;
+                        else
+                                d.unmerge_refused = true;
+                }
                 *ret = d;
                 return;
         }
 
         d.run = true;
         d.boost = free_kb < p->thres;
+        if (d.boost && s->cpu_budget > 0 && snap->has_ksmd_cpu &&
+            snap->ksmd_cpu_permille > (uint64_t) s->cpu_budget * 10) {
+                d.boost = false;
+                d.cpu_capped = true;
+        }
         d.npages = policy_clamp(s, add_sat(prev_npages, d.boost ? s->npages_boost : s->npages_decay));
         *ret = d;
 }

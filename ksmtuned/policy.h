@@ -20,8 +20,13 @@ typedef struct Snapshot {
         uint64_t mem_free;
         uint64_t buffers;
         uint64_t cached;
-        uint64_t committed; /* resident memory of guest processes */
+        uint64_t committed; /* resident memory of guest processes (as KSM_COMMITTED measures it) */
         unsigned guests;    /* how many processes counted */
+        uint64_t mem_available;
+        bool has_mem_available;    /* kernels before 3.14 lack it */
+        bool has_ksmd_cpu;         /* false at the first adjustment, or without ksmd in /proc */
+        unsigned ksmd_cpu_permille; /* ksmd's CPU since the previous adjustment, in ‰ of one CPU */
+        uint64_t merged;           /* what unmerging would take back: (pages_sharing + ksm_zero_pages) pages */
 } Snapshot;
 
 typedef struct Decision {
@@ -33,6 +38,10 @@ typedef struct Decision {
         uint64_t thres;
         uint64_t committed;
         uint64_t total;
+        bool free_is_available; /* free is MemAvailable (KSM_FREE_MEMORY=available) */
+        bool cpu_capped;        /* with run: free memory was short, but ksmd is over KSM_CPU_BUDGET: decayed */
+        bool unmerge;           /* without run: also unmerge (KSM_STOP_MODE=unmerge, and memory can take it) */
+        bool unmerge_refused;   /* without run: KSM_STOP_MODE=unmerge, but memory could not take it */
 } Decision;
 
 void policy_params(const Settings *s, uint64_t mem_total, PolicyParams *ret);

@@ -379,6 +379,36 @@ static void set_expected(Settings *s, const Expect *e) {
                 s->kvm_events = e->i;
         else if (streq(e->key, "KSM_EVENT_SETTLE_MSEC"))
                 s->event_settle_msec = e->i;
+        else if (streq(e->key, "KSM_POLICY"))
+                s->policy = e->i;
+        else if (streq(e->key, "KSM_ADAPTIVE_MAX_RATE"))
+                s->adaptive_max_rate = e->i;
+        else if (streq(e->key, "KSM_ADAPTIVE_MIN_RATE"))
+                s->adaptive_min_rate = e->i;
+        else if (streq(e->key, "KSM_ADAPTIVE_MAX_CPU"))
+                s->adaptive_max_cpu = e->i;
+        else if (streq(e->key, "KSM_FREE_MEMORY"))
+                s->free_source = e->i;
+        else if (streq(e->key, "KSM_COMMITTED"))
+                s->committed_source = e->i;
+        else if (streq(e->key, "KSM_CPU_BUDGET"))
+                s->cpu_budget = e->i;
+        else if (streq(e->key, "KSM_STOP_MODE"))
+                s->stop_mode = e->i;
+        else if (streq(e->key, "KSM_METRICS_FILE"))
+                s->metrics_file = (char *) e->s;
+        else if (streq(e->key, "KSM_ADVISOR"))
+                s->advisor_mode = e->i;
+        else if (streq(e->key, "KSM_ADVISOR_MAX_CPU"))
+                s->advisor_max_cpu = e->i;
+        else if (streq(e->key, "KSM_ADVISOR_TARGET_SCAN_TIME"))
+                s->advisor_target_scan_time = e->i;
+        else if (streq(e->key, "KSM_SMART_SCAN"))
+                s->smart_scan = e->i;
+        else if (streq(e->key, "KSM_MERGE_ACROSS_NODES"))
+                s->merge_across_nodes = e->i;
+        else if (streq(e->key, "KSM_MAX_PAGE_SHARING"))
+                s->max_page_sharing = e->i;
         else
                 ck_abort_msg("unknown key %s in the test table", e->key);
 }
@@ -429,6 +459,27 @@ static const struct {
         { "KSM_KVM_EVENTS=Off", { { "KSM_KVM_EVENTS", 0 } } },
         { "KSM_KVM_EVENTS=false\nKSM_KVM_EVENTS=yes", { { "KSM_KVM_EVENTS", 1 } } },
         { "KSM_EVENT_SETTLE_MSEC=0", { { "KSM_EVENT_SETTLE_MSEC", 0 } } },
+        { "KSM_FREE_MEMORY=available", { { "KSM_FREE_MEMORY", FREE_AVAILABLE } } },
+        { "KSM_POLICY=adaptive\nKSM_ADAPTIVE_MAX_RATE=2000000", { { "KSM_POLICY", POLICY_ADAPTIVE },
+                                                              { "KSM_ADAPTIVE_MAX_RATE", 2000000 } } },
+        { "KSM_ADAPTIVE_MIN_RATE=100\nKSM_ADAPTIVE_MAX_CPU=0", { { "KSM_ADAPTIVE_MIN_RATE", 100 },
+                                                               { "KSM_ADAPTIVE_MAX_CPU", 0 } } },
+        { "KSM_FREE_MEMORY=available\nKSM_FREE_MEMORY=", { { "KSM_FREE_MEMORY", FREE_CLASSIC } } },
+        { "KSM_COMMITTED=pss", { { "KSM_COMMITTED", COMMITTED_PSS } } },
+        { "KSM_COMMITTED='rss-minus-merged'", { { "KSM_COMMITTED", COMMITTED_RSS_MINUS_MERGED } } },
+        { "KSM_CPU_BUDGET=100", { { "KSM_CPU_BUDGET", 100 } } },
+        { "KSM_STOP_MODE=unmerge", { { "KSM_STOP_MODE", STOP_UNMERGE } } },
+        { "KSM_METRICS_FILE=/var/lib/prometheus/node-exporter/ksmtuned.prom",
+          { { "KSM_METRICS_FILE", 0, "/var/lib/prometheus/node-exporter/ksmtuned.prom" } } },
+        { "KSM_ADVISOR=scan-time", { { "KSM_ADVISOR", ADVISOR_SCAN_TIME } } },
+        { "KSM_ADVISOR=none", { { "KSM_ADVISOR", ADVISOR_NONE } } },
+        { "KSM_ADVISOR=none\nKSM_ADVISOR=", { { "KSM_ADVISOR", -1 } } },
+        { "KSM_ADVISOR_MAX_CPU=70\nKSM_ADVISOR_TARGET_SCAN_TIME=2",
+          { { "KSM_ADVISOR_MAX_CPU", 70 }, { "KSM_ADVISOR_TARGET_SCAN_TIME", 2 } } },
+        { "KSM_ADVISOR_MAX_CPU=70\nKSM_ADVISOR_MAX_CPU=", { { "KSM_ADVISOR_MAX_CPU", -1 } } },
+        { "KSM_SMART_SCAN=no\nKSM_MERGE_ACROSS_NODES=1", { { "KSM_SMART_SCAN", 0 }, { "KSM_MERGE_ACROSS_NODES", 1 } } },
+        { "KSM_SMART_SCAN=", { { "KSM_SMART_SCAN", -1 } } },
+        { "KSM_MAX_PAGE_SHARING=2", { { "KSM_MAX_PAGE_SHARING", 2 } } },
         { "KSM_EVENT_SETTLE_MSEC=60000", { { "KSM_EVENT_SETTLE_MSEC", 60000 } } },
         { "KSM_MONITOR_INTERVAL=1", { { "KSM_MONITOR_INTERVAL", 1 } } },
         { "KSM_MONITOR_INTERVAL=31536000", { { "KSM_MONITOR_INTERVAL", 31536000 } } },
@@ -586,6 +637,20 @@ static const struct {
         { "KSM_KVM_EVENTS=2", 1, "KSM_KVM_EVENTS=2: not a boolean: write 1 or 0" },
         { "KSM_LIBVIRT_URI=$URI", 1, "KSM_LIBVIRT_URI=$URI: " },
         { "KSM_EVENT_SETTLE_MSEC=60001", 1, "KSM_EVENT_SETTLE_MSEC=60001: out of range (0..60000 ms)" },
+        { "KSM_ADAPTIVE_MIN_RATE=5000\nKSM_ADAPTIVE_MAX_RATE=4000\n", 2,
+          "KSM_ADAPTIVE_MIN_RATE=5000 (set at test.conf:1) is greater than KSM_ADAPTIVE_MAX_RATE=4000 (set at test.conf:2)" },
+        { "KSM_POLICY=smart", 1, "KSM_POLICY=smart: not one of: classic, adaptive" },
+        { "KSM_ADAPTIVE_MAX_CPU=101", 1, "KSM_ADAPTIVE_MAX_CPU=101: out of range (0..100 percent)" },
+        { "KSM_FREE_MEMORY=MemAvailable", 1, "KSM_FREE_MEMORY=MemAvailable: not one of: classic, available" },
+        { "KSM_COMMITTED=PSS", 1, "KSM_COMMITTED=PSS: not one of: rss, pss, rss-minus-merged" },
+        { "KSM_STOP_MODE=2", 1, "KSM_STOP_MODE=2: not one of: stop, unmerge" },
+        { "KSM_ADVISOR=scan_time", 1, "KSM_ADVISOR=scan_time: not one of: none, scan-time" },
+        { "KSM_CPU_BUDGET=101", 1, "KSM_CPU_BUDGET=101: out of range (0..100 percent)" },
+        { "KSM_ADVISOR_MAX_CPU=0", 1, "KSM_ADVISOR_MAX_CPU=0: out of range (1..100 percent)" },
+        { "KSM_ADVISOR_TARGET_SCAN_TIME=1", 1, "KSM_ADVISOR_TARGET_SCAN_TIME=1: out of range (2..86400 seconds)" },
+        { "KSM_MAX_PAGE_SHARING=1", 1, "KSM_MAX_PAGE_SHARING=1: out of range (2..1000000000 sharers)" },
+        { "KSM_SMART_SCAN=maybe", 1, "KSM_SMART_SCAN=maybe: not a boolean: write 1 or 0" },
+        { "KSM_METRICS_FILE=ksmtuned.prom", 1, "KSM_METRICS_FILE=ksmtuned.prom: not an absolute path" },
         /* Out of range. */
         { "KSM_NPAGES_MAX=2000 # c\nKSM_THRES_COEF=101", 2, "KSM_THRES_COEF=101: out of range (0..100 percent)" },
         { "KSM_THRES_COEF=-1", 1, "KSM_THRES_COEF=-1: out of range (0..100 percent)" },
@@ -859,7 +924,12 @@ START_TEST(test_shipped_conf_uncommented) {
         static const char *const keys[] = {
                 "KSM_MONITOR_INTERVAL", "KSM_SLEEP_MSEC", "KSM_NPAGES_BOOST", "KSM_NPAGES_DECAY", "KSM_NPAGES_MIN",
                 "KSM_NPAGES_MAX", "KSM_THRES_COEF", "KSM_THRES_CONST", "KSM_GUEST_COMM", "KSM_GUEST_CMDLINE",
-                "KSM_EVENT_SETTLE_MSEC", "KSM_LIBVIRT_URI", "KSM_KVM_EVENTS", "DEBUG", "LOGFILE",
+                "KSM_EVENT_SETTLE_MSEC", "KSM_LIBVIRT_URI", "KSM_KVM_EVENTS", "KSM_FREE_MEMORY", "KSM_COMMITTED",
+                "KSM_CPU_BUDGET", "KSM_STOP_MODE", "KSM_METRICS_FILE", "KSM_POLICY", "KSM_ADAPTIVE_MAX_RATE",
+                "KSM_ADAPTIVE_MIN_RATE", "KSM_ADAPTIVE_MAX_CPU", "KSM_ADVISOR", "KSM_ADVISOR_MAX_CPU",
+                "KSM_ADVISOR_MIN_PAGES_TO_SCAN", "KSM_ADVISOR_MAX_PAGES_TO_SCAN", "KSM_ADVISOR_TARGET_SCAN_TIME",
+                "KSM_SMART_SCAN", "KSM_USE_ZERO_PAGES", "KSM_MAX_PAGE_SHARING", "KSM_MERGE_ACROSS_NODES", "DEBUG",
+                "LOGFILE",
         };
         _cleanup_free_ char *path = shipped_conf(), *text = NULL, *on = NULL;
         Settings s = sentinel();
@@ -926,23 +996,19 @@ START_TEST(test_user_conf) {
         ck_assert_int_eq(config_load(path, NULL, &s, collect, &r), 0);
         dump(&r);
         ck_assert_uint_eq(r.n, 0);
-        want = (Settings) {
-                .monitor_interval = 30,
-                .sleep_msec = 15,
-                .npages_boost = 600,
-                .npages_decay = -100,
-                .npages_min = 32,
-                .npages_max = 2500,
-                .thres_coef = 20,
-                .thres_const = 4096,
-                .debug = true,
-                .logfile = (char *) "/var/log/ksmtuned",
-                .guest_comm = NULL,
-                .guest_cmdline = (char *) "^qemu-system.*-enable-kvm",
-                .libvirt_uri = (char *) DEFAULT_LIBVIRT_URI,
-                .kvm_events = true,
-                .event_settle_msec = 2000,
-        };
+        settings_init(&want); /* the keys the file leaves out keep their defaults */
+        want.monitor_interval = 30;
+        want.sleep_msec = 15;
+        want.npages_boost = 600;
+        want.npages_decay = -100;
+        want.npages_min = 32;
+        want.npages_max = 2500;
+        want.thres_coef = 20;
+        want.thres_const = 4096;
+        want.debug = true;
+        want.logfile = (char *) "/var/log/ksmtuned";
+        want.guest_comm = NULL;
+        want.guest_cmdline = (char *) "^qemu-system.*-enable-kvm";
         assert_settings(&s, &want);
         settings_done(&s);
 }

@@ -87,7 +87,7 @@ START_TEST(test_default_names) {
 
         proc_add(100, comm_cases[_i].comm, 1000, NULL, 0);
         ck_assert_int_eq(guest_matcher_init(&m, DEFAULT_GUEST_COMM, NULL, err, sizeof(err)), 0);
-        ck_assert_int_eq(guests_scan(root, &m, &t), 0);
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS, &t), 0);
         ck_assert_msg(t.count == (comm_cases[_i].guest ? 1u : 0u), "%s: count %u", comm_cases[_i].comm, t.count);
         ck_assert_uint_eq(t.rss_kb, comm_cases[_i].guest ? 1000 * (uint64_t) page_kb : 0);
         guest_matcher_done(&m);
@@ -110,7 +110,7 @@ START_TEST(test_sum_and_skips) {
         put("sys", "x", 1);
 
         ck_assert_int_eq(guest_matcher_init(&m, DEFAULT_GUEST_COMM, NULL, err, sizeof(err)), 0);
-        ck_assert_int_eq(guests_scan(root, &m, &t), 0);
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS, &t), 0);
         ck_assert_uint_eq(t.count, 3);
         ck_assert_uint_eq(t.rss_kb, (1000 + 2500 + 7) * (uint64_t) page_kb);
         guest_matcher_done(&m);
@@ -132,14 +132,14 @@ START_TEST(test_debian_cmdline) {
         proc_add(303, "kworker/0:1", 800, NULL, 0);
 
         ck_assert_int_eq(guest_matcher_init(&m, "", "^qemu-system.*-enable-kvm", err, sizeof(err)), 0);
-        ck_assert_int_eq(guests_scan(root, &m, &t), 0);
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS, &t), 0);
         ck_assert_uint_eq(t.count, 1);
         ck_assert_uint_eq(t.rss_kb, 100 * (uint64_t) page_kb);
         guest_matcher_done(&m);
 
         /* Both expressions: a process counts once when either matches. */
         ck_assert_int_eq(guest_matcher_init(&m, "^kworker", "^qemu-system.*-enable-kvm", err, sizeof(err)), 0);
-        ck_assert_int_eq(guests_scan(root, &m, &t), 0);
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS, &t), 0);
         ck_assert_uint_eq(t.count, 2);
         ck_assert_uint_eq(t.rss_kb, 900 * (uint64_t) page_kb);
         guest_matcher_done(&m);
@@ -156,16 +156,105 @@ START_TEST(test_errors) {
         ck_assert_int_eq(guest_matcher_init(&m, NULL, "[z-a]", err, sizeof(err)), -EINVAL);
 
         ck_assert_int_eq(guest_matcher_init(&m, DEFAULT_GUEST_COMM, NULL, err, sizeof(err)), 0);
-        ck_assert_int_eq(guests_scan("/nonexistent/ksmtuned-proc", &m, &t), -ENOENT);
+        ck_assert_int_eq(guests_scan("/nonexistent/ksmtuned-proc", &m, COMMITTED_RSS, &t), -ENOENT);
         ck_assert_uint_eq(t.count, 42); /* untouched on failure */
         guest_matcher_done(&m);
 
         /* Nothing to match: no process counts, and nothing is read. */
         proc_add(400, "qemu-kvm", 10, NULL, 0);
         ck_assert_int_eq(guest_matcher_init(&m, "", "", err, sizeof(err)), 0);
-        ck_assert_int_eq(guests_scan(root, &m, &t), 0);
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS, &t), 0);
         ck_assert_uint_eq(t.count, 0);
         guest_matcher_done(&m);
+}
+END_TEST
+
+static void put_pid(int pid, const char *name, const char *text) {
+        char rel[64];
+
+        snprintf(rel, sizeof(rel), "%d/%s", pid, name);
+        put(rel, text, strlen(text));
+}
+
+/* KSM_COMMITTED=pss and rss-minus-merged: each guest's own figure, and RSS where it is unreadable. */
+START_TEST(test_committed_sources) {
+        GuestMatcher m;
+        GuestTotals t;
+        char err[128];
+
+        proc_add(500, "qemu-kvm", 1000, NULL, 0);
+        put_pid(500, "smaps_rollup", "5555-7777 ---p 00000000 00:00 0 [rollup]\nRss: 4000 kB\nPss:   1500 kB\n"
+                                     "Pss_Dirty: 900 kB\n");
+        put_pid(500, "ksm_merging_pages", "200\n");
+        proc_add(501, "qemu-kvm", 2000, NULL, 0);
+        put_pid(501, "smaps_rollup", "5555-7777 ---p 00000000 00:00 0 [rollup]\nRss: 8000 kB\nPss_Dirty: 3 kB\n"
+                                     "Pss: 6000 kB\n");
+        /* An older kernel: ksm_stat without the ksm_merging_pages file. */
+        put_pid(501, "ksm_stat", "ksm_rmap_items 10\nksm_zero_pages 0\nksm_merging_pages 2500\n");
+        proc_add(502, "qemu-kvm", 300, NULL, 0); /* neither file readable: counted by its RSS */
+        ck_assert_int_eq(guest_matcher_init(&m, DEFAULT_GUEST_COMM, NULL, err, sizeof(err)), 0);
+
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS, &t), 0);
+        ck_assert_uint_eq(t.rss_kb, 3300 * (uint64_t) page_kb);
+        ck_assert_uint_eq(t.fallbacks, 0);
+
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_PSS, &t), 0);
+        ck_assert_uint_eq(t.count, 3);
+        ck_assert_uint_eq(t.rss_kb, 1500 + 6000 + 300 * (uint64_t) page_kb);
+        ck_assert_uint_eq(t.fallbacks, 1);
+
+        /* 500: 1000 - 200 pages; 501: 2000 - 2500 pages, never below 0; 502: its RSS. */
+        ck_assert_int_eq(guests_scan(root, &m, COMMITTED_RSS_MINUS_MERGED, &t), 0);
+        ck_assert_uint_eq(t.rss_kb, (800 + 0 + 300) * (uint64_t) page_kb);
+        ck_assert_uint_eq(t.merged_kb, (200 + 2500) * (uint64_t) page_kb);
+        ck_assert_uint_eq(t.fallbacks, 1);
+        guest_matcher_done(&m);
+}
+END_TEST
+
+static const struct {
+        const char *text;
+        int r;
+        uint64_t kb;
+} pss_cases[] = {
+        { "Rss: 10 kB\nPss: 7 kB\n", 0, 7 },
+        { "Pss_Dirty: 3 kB\nPss: 7 kB\n", 0, 7 },
+        { "Pss:7 kB", 0, 7 },
+        { "Pss_Anon: 7 kB\n", -EBADMSG, 0 },
+        { "Pss: kB\n", -EBADMSG, 0 },
+        { "Pss: 7x kB\n", -EBADMSG, 0 },
+        { "Pss: 99999999999999999999999 kB\n", -EBADMSG, 0 },
+        { "", -EBADMSG, 0 },
+};
+
+START_TEST(test_pss_parse) {
+        uint64_t kb = 777;
+        int r = smaps_rollup_parse_pss(pss_cases[_i].text, &kb);
+
+        ck_assert_msg(r == pss_cases[_i].r, "\"%s\": %d", pss_cases[_i].text, r);
+        ck_assert_uint_eq(kb, r == 0 ? pss_cases[_i].kb : 777);
+}
+END_TEST
+
+static const struct {
+        const char *text;
+        int r;
+        uint64_t pages;
+} merging_cases[] = {
+        { "42\n", 0, 42 },
+        { "0", 0, 0 },
+        { "ksm_rmap_items 1\nksm_merging_pages 9\nksm_process_profit 3\n", 0, 9 },
+        { "ksm_rmap_items 1\n", -EBADMSG, 0 },
+        { "-1\n", -EBADMSG, 0 },
+        { "", -EBADMSG, 0 },
+};
+
+START_TEST(test_merging_parse) {
+        uint64_t v = 777;
+        int r = ksm_stat_parse_merging(merging_cases[_i].text, &v);
+
+        ck_assert_msg(r == merging_cases[_i].r, "\"%s\": %d", merging_cases[_i].text, r);
+        ck_assert_uint_eq(v, r == 0 ? merging_cases[_i].pages : 777);
 }
 END_TEST
 
@@ -208,6 +297,9 @@ int main(void) {
         tcase_add_test(tc, test_debian_cmdline);
         tcase_add_test(tc, test_errors);
         tcase_add_loop_test(tc, test_statm, 0, sizeof(statm_cases) / sizeof(statm_cases[0]));
+        tcase_add_test(tc, test_committed_sources);
+        tcase_add_loop_test(tc, test_pss_parse, 0, sizeof(pss_cases) / sizeof(pss_cases[0]));
+        tcase_add_loop_test(tc, test_merging_parse, 0, sizeof(merging_cases) / sizeof(merging_cases[0]));
         suite_add_tcase(s, tc);
 
         sr = srunner_create(s);

@@ -172,6 +172,87 @@ START_TEST(test_no_wraparound) {
 }
 END_TEST
 
+/* The opt-in behaviour for today's kernels, on the same 16 GiB host (thres 3355443 kB). */
+static const struct {
+        const char *what;
+        int64_t free_source, cpu_budget, stop_mode;
+        uint64_t mem_free, cached, mem_available, committed, merged;
+        bool has_available, has_cpu;
+        unsigned cpu_permille;
+        int64_t prev;
+        bool run, boost, cpu_capped, unmerge, unmerge_refused;
+        int64_t npages;
+        uint64_t free;
+} modern_cases[] = {
+        /* MemAvailable: Cached full of tmpfs looks free to the original, not to MemAvailable. */
+        { "classic counts Cached: stop", FREE_CLASSIC, 0, STOP_STOP, 1000, 5000000, 3000000, 0, 0, true, false, 0, 0,
+          false, false, false, false, false, 0, 5001000 },
+        { "available: short, boost", FREE_AVAILABLE, 0, STOP_STOP, 1000, 5000000, 3000000, 0, 0, true, false, 0, 0,
+          true, true, false, false, false, 300, 3000000 },
+        { "available on an old kernel: classic", FREE_AVAILABLE, 0, STOP_STOP, 1000, 5000000, 0, 0, 0, false, false, 0,
+          0, false, false, false, false, false, 0, 5001000 },
+        /* ksmd's CPU budget of 10 % = 100 ‰. */
+        { "over the budget: decay instead of boost", FREE_CLASSIC, 10, STOP_STOP, 1000, 0, 0, 0, 0, true, true, 101,
+          500, true, false, true, false, false, 450, 1000 },
+        { "at the budget: boost", FREE_CLASSIC, 10, STOP_STOP, 1000, 0, 0, 0, 0, true, true, 100, 500, true, true, false,
+          false, false, 800, 1000 },
+        { "no CPU figure yet: boost", FREE_CLASSIC, 10, STOP_STOP, 1000, 0, 0, 0, 0, true, false, 999, 500, true, true,
+          false, false, false, 800, 1000 },
+        { "no budget: boost whatever ksmd uses", FREE_CLASSIC, 0, STOP_STOP, 1000, 0, 0, 0, 0, true, true, 1000, 500,
+          true, true, false, false, false, 800, 1000 },
+        { "budget does not matter when not short", FREE_CLASSIC, 10, STOP_STOP, 9000000, 0, 0, 16777216, 0, true, true,
+          1000, 500, true, false, false, false, false, 450, 9000000 },
+        /* Unmerging when stopping: 10000000 free leaves 6644557 above the threshold. */
+        { "unmerge: memory takes it", FREE_CLASSIC, 0, STOP_UNMERGE, 10000000, 0, 8000000, 0, 1000000, true, false, 0,
+          300, false, false, false, true, false, 300, 10000000 },
+        { "unmerge: would fall below the threshold", FREE_CLASSIC, 0, STOP_UNMERGE, 10000000, 0, 8000000, 0, 7000000,
+          true, false, 0, 300, false, false, false, false, true, 300, 10000000 },
+        { "unmerge: exactly at the threshold after", FREE_CLASSIC, 0, STOP_UNMERGE, 10000000, 0, 8000000, 0, 6644557,
+          true, false, 0, 300, false, false, false, false, true, 300, 10000000 },
+        { "unmerge: MemAvailable too small", FREE_CLASSIC, 0, STOP_UNMERGE, 10000000, 0, 500000, 0, 1000000, true,
+          false, 0, 300, false, false, false, false, true, 300, 10000000 },
+        { "unmerge: nothing merged, plain stop", FREE_CLASSIC, 0, STOP_UNMERGE, 10000000, 0, 8000000, 0, 0, true, false,
+          0, 300, false, false, false, false, false, 300, 10000000 },
+        { "stop mode stop never unmerges", FREE_CLASSIC, 0, STOP_STOP, 10000000, 0, 8000000, 0, 1000000, true, false,
+          0, 300, false, false, false, false, false, 300, 10000000 },
+        { "unmerge mode while running: nothing to unmerge", FREE_CLASSIC, 0, STOP_UNMERGE, 1000, 0, 8000000, 0,
+          1000000, true, false, 0, 300, true, true, false, false, false, 600, 1000 },
+};
+
+START_TEST(test_modern) {
+        Settings s = defaults();
+        PolicyParams p;
+        Snapshot snap = {
+                .mem_total = TOTAL,
+                .mem_free = modern_cases[_i].mem_free,
+                .cached = modern_cases[_i].cached,
+                .mem_available = modern_cases[_i].mem_available,
+                .has_mem_available = modern_cases[_i].has_available,
+                .committed = modern_cases[_i].committed,
+                .merged = modern_cases[_i].merged,
+                .has_ksmd_cpu = modern_cases[_i].has_cpu,
+                .ksmd_cpu_permille = modern_cases[_i].cpu_permille,
+        };
+        Decision d;
+
+        s.free_source = modern_cases[_i].free_source;
+        s.cpu_budget = modern_cases[_i].cpu_budget;
+        s.stop_mode = modern_cases[_i].stop_mode;
+        policy_params(&s, TOTAL, &p);
+        policy_decide(&s, &p, &snap, modern_cases[_i].prev, &d);
+        ck_assert_msg(d.run == modern_cases[_i].run, "%s: run %d", modern_cases[_i].what, d.run);
+        ck_assert_msg(d.boost == modern_cases[_i].boost, "%s: boost %d", modern_cases[_i].what, d.boost);
+        ck_assert_msg(d.cpu_capped == modern_cases[_i].cpu_capped, "%s: capped", modern_cases[_i].what);
+        ck_assert_msg(d.unmerge == modern_cases[_i].unmerge, "%s: unmerge %d", modern_cases[_i].what, d.unmerge);
+        ck_assert_msg(d.unmerge_refused == modern_cases[_i].unmerge_refused, "%s: refused", modern_cases[_i].what);
+        ck_assert_msg(d.npages == modern_cases[_i].npages, "%s: npages %lld", modern_cases[_i].what,
+                      (long long) d.npages);
+        ck_assert_msg(d.free == modern_cases[_i].free, "%s: free %llu", modern_cases[_i].what,
+                      (unsigned long long) d.free);
+        settings_done(&s);
+}
+END_TEST
+
 static Suite *policy_suite(void) {
         Suite *s = suite_create("policy");
         TCase *tc = tcase_create("core");
@@ -181,6 +262,7 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, test_sequence_custom);
         tcase_add_test(tc, test_clamp);
         tcase_add_test(tc, test_no_wraparound);
+        tcase_add_loop_test(tc, test_modern, 0, sizeof(modern_cases) / sizeof(modern_cases[0]));
         suite_add_tcase(s, tc);
         return s;
 }

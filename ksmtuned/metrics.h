@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Prometheus text-format metrics of each adjustment, for node_exporter's textfile collector. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+typedef enum MetricsReason {
+        REASON_START_UP,
+        REASON_INTERVAL,
+        REASON_SIGNAL,
+        REASON_RELOAD,
+        REASON_GUEST_EVENT,
+        REASON_RECONNECT,
+        REASON_OTHER,
+        _REASON_MAX,
+} MetricsReason;
+
+typedef struct Metrics {
+        Decision decision;
+        unsigned guests;
+        uint64_t page_size;
+        uint64_t run; /* what KSM's run holds after the adjustment */
+        bool has_counters;
+        uint64_t pages_shared, pages_sharing, full_scans;
+        bool has_general_profit;
+        int64_t general_profit; /* bytes; may be negative */
+        bool has_ksmd;
+        double ksmd_cpu_seconds;
+        bool has_ksmd_ratio;
+        double ksmd_cpu_ratio;
+        uint64_t adjustments[_REASON_MAX];
+        int libvirt_connected; /* -1: libvirt not watched */
+        double timestamp;      /* seconds since the epoch */
+} Metrics;
+
+MetricsReason metrics_reason(const char *reason);
+const char *metrics_reason_label(MetricsReason r);
+int metrics_format(const Metrics *m, char **ret);
+int metrics_write(const char *path, const char *text);
