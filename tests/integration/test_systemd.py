@@ -10,8 +10,8 @@ import subprocess
 import tempfile
 import time
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, Results, need_real_ksm, read, skip_or_fail,
-                     wait_for, write)
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Libvirtd, RealKsm, Results, need_real_ksm, read,
+                     skip_or_fail, wait_for, write)
 
 BUILD_ROOT = os.environ.get("BUILD_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(KSMTUNED or ".")))
 # Where the staged install appears in the container: not under /home or /root, which ProtectHome= hides.
@@ -173,6 +173,9 @@ class Container:
         args = ["systemd-nspawn", "--directory=/", "--volatile=yes", "--register=no", "--keep-unit",
                 f"--machine={self.name}", f"--bind={self.stage}:{MOUNT}", f"--bind={REAL_KSM}", "-b",
                 "--console=pipe"]
+        # The host's libvirtd, so the sandboxed daemon inside can reach its read-only socket.
+        if os.path.isdir("/run/libvirt"):
+            args.append("--bind-ro=/run/libvirt")
         # The container's /usr is this host's, read-only: a prefix under it gets an empty directory for its
         # configuration (the rest of the container's root is a tmpfs already).
         if os.path.dirname(self.conf).startswith("/usr/"):
@@ -366,6 +369,27 @@ def test_ksmtuned_starts_ready_with_status(ct):
     ct.main_pid = ct.show("ksmtuned", "MainPID")["MainPID"]
 
 
+def test_guest_events_reach_the_sandbox(ct, lv):
+    """libvirt's socket and the kernel's uevents reach the daemon inside its sandbox."""
+    need_active(ct)
+    j = ct.wait_journal("ksmtuned", r"^Connected to libvirt at qemu:///system")
+    assert "Connected to libvirt" in j, f"the sandboxed daemon did not connect to libvirt{ct.diag()}"
+    lv.create("ksmtuned-test-sd1")
+    try:
+        j = ct.wait_journal("ksmtuned", r"^Guest event: libvirt guest ksmtuned-test-sd1 started")
+        assert re.search(r"^Guest event: libvirt guest ksmtuned-test-sd1 started", j, re.M), \
+            f"no libvirt event in the sandbox{ct.diag()}"
+        j = ct.wait_journal("ksmtuned", r"^Guest event: KVM VM of PID \d+ created")
+        assert re.search(r"^Guest event: KVM VM of PID \d+ created", j, re.M), f"no KVM uevent in the sandbox{ct.diag()}"
+        j = ct.wait_journal("ksmtuned", r"^adjustment #\d+ \((libvirt guest ksmtuned-test-sd1|KVM VM of PID)")
+        assert re.search(r"^adjustment #\d+ \((libvirt guest ksmtuned-test-sd1|KVM VM of PID)", j, re.M), \
+            f"the events caused no adjustment{ct.diag()}"
+        status = ct.show("ksmtuned", "StatusText")["StatusText"]
+        assert "libvirt connected" in status, f"StatusText: {status!r}"
+    finally:
+        lv.destroy("ksmtuned-test-sd1")
+
+
 def need_active(ct):
     """A test that needs the daemon fails at once when an earlier one left it down, instead of waiting."""
     state = ct.is_active("ksmtuned")
@@ -454,11 +478,12 @@ def test_stop_is_clean_and_quick(ct):
 
 
 TESTS = [test_ksm_service_starts_and_stops_ksm, test_ksmtuned_starts_ready_with_status,
-         test_reload_applies_changed_key, test_guest_of_another_user_is_counted, test_logfile_in_logs_directory,
+         test_reload_applies_changed_key, test_guest_events_reach_the_sandbox, test_guest_of_another_user_is_counted,
+         test_logfile_in_logs_directory,
          test_broken_reload_keeps_running_configuration, test_stop_is_clean_and_quick]
 
 
-def run_in_container(res, stage):
+def run_in_container(res, stage, lv):
     ct = Container(stage, stage + ".log", default_config_path(find_staged(stage, "ksmtuned", True)))
     failed = res.failed
     interrupted = True
@@ -466,7 +491,10 @@ def run_in_container(res, stage):
         res.run(test_boot_and_install_units, ct)
         if res.failed == failed:
             for t in TESTS:
-                res.run(t, ct)
+                if t is test_guest_events_reach_the_sandbox:
+                    res.run(t, ct, lv)
+                else:
+                    res.run(t, ct)
             ct.systemctl("stop", "fakeguest")
         interrupted = False
     finally:
@@ -492,7 +520,11 @@ def main():
             advisor = os.path.join(REAL_KSM, "advisor_mode")
             if os.path.exists(advisor) and "[none]" not in read(advisor):
                 write(advisor, "none\n")  # the advisor would own pages_to_scan
-            run_in_container(res, stage)
+            with Libvirtd() as lv:
+                # A first guest start probes QEMU (up to a minute on a fresh machine): not under test here.
+                lv.create("ksmtuned-test-warmup")
+                lv.destroy("ksmtuned-test-warmup")
+                run_in_container(res, stage, lv)
     except Interrupted as e:
         print(f"FAIL interrupted by {e}", flush=True)
         res.failed += 1
