@@ -135,6 +135,16 @@ static int impl_on_io(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+/* Give a new watch its id and put it in the list; returns the id libvirt will refer to it by. */
+static int impl_link(ImplWatch *w, void *opaque, virFreeCallback ff) {
+        w->id = impl_next_id++;
+        w->opaque = opaque;
+        w->ff = ff;
+        w->next = impl_watches;
+        impl_watches = w;
+        return w->id;
+}
+
 static int impl_add_handle(int fd, int events, virEventHandleCallback cb, void *opaque, virFreeCallback ff) {
         ImplWatch *w = calloc(1, sizeof(*w));
 
@@ -146,13 +156,8 @@ static int impl_add_handle(int fd, int events, virEventHandleCallback cb, void *
         }
         if (events == 0)
                 (void) sd_event_source_set_enabled(w->source, SD_EVENT_OFF);
-        w->id = impl_next_id++;
         w->handle_cb = cb;
-        w->opaque = opaque;
-        w->ff = ff;
-        w->next = impl_watches;
-        impl_watches = w;
-        return w->id;
+        return impl_link(w, opaque, ff);
 }
 
 static void impl_update_handle(int id, int events) {
@@ -247,14 +252,9 @@ static int impl_add_timeout(int frequency, virEventTimeoutCallback cb, void *opa
         }
         w->timer = true;
         w->frequency = frequency;
-        w->id = impl_next_id++;
         w->timeout_cb = cb;
-        w->opaque = opaque;
-        w->ff = ff;
-        w->next = impl_watches;
-        impl_watches = w;
         impl_arm_timer(w);
-        return w->id;
+        return impl_link(w, opaque, ff);
 }
 
 static void impl_update_timeout(int id, int frequency) {

@@ -4,6 +4,8 @@
 
 #include "adaptive.h"
 
+#include "unit.h"
+
 #define SEC UINT64_C(1000000)
 
 static const AdaptiveSettings S = {
@@ -187,8 +189,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("adaptive");
         TCase *tc = tcase_create("controller");
-        SRunner *sr;
-        int failed;
 
         tcase_add_loop_test(tc, test_knobs, 0, sizeof(knob_cases) / sizeof(knob_cases[0]));
         tcase_add_test(tc, test_merge_then_back_off);
@@ -197,9 +197,5 @@ int main(void) {
         tcase_add_test(tc, test_old_kernel);
         tcase_add_test(tc, test_cadence);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return unit_run(s);
 }

@@ -8,6 +8,8 @@
 #include "config.h"
 #include "util.h"
 
+#include "unit.h"
+
 #define NAME "test.conf"
 
 /* ---- helpers ---- */
@@ -132,35 +134,8 @@ static void assert_sentinel(const Settings *s) {
         ck_assert_ptr_eq(s->guest_cmdline, sentinel_cmdline);
 }
 
-/*
- * meson test sets FIXTURES to tests/fixtures. Run by hand, the test finds them from its own source path,
- * which the compiler gave relative to the build directory, the parent of the executable's.
- */
 static const char *fixtures(void) {
-        static char found[PATH_MAX + 64];
-        const char *f = getenv("FIXTURES");
-        char exe[PATH_MAX], *slash;
-
-        if (f && *f)
-                return f;
-        if (found[0])
-                return found;
-        ck_assert_ptr_nonnull(realpath("/proc/self/exe", exe));
-        for (int i = 0; i < 2; i++) {
-                slash = strrchr(exe, '/');
-                ck_assert_ptr_nonnull(slash);
-                *slash = '\0';
-        }
-        /* __FILE__ is .../tests/unit/test-config.c: its directory's sibling "fixtures". */
-        if (__FILE__[0] == '/')
-                snprintf(found, sizeof(found), "%s", __FILE__);
-        else
-                snprintf(found, sizeof(found), "%s/%s", exe, __FILE__);
-        slash = strrchr(found, '/');
-        ck_assert_ptr_nonnull(slash);
-        snprintf(slash, sizeof(found) - (size_t) (slash - found), "/../fixtures");
-        ck_assert_msg(access(found, F_OK) == 0, "FIXTURES is not set and %s is missing", found);
-        return found;
+        return unit_fixtures();
 }
 
 static char *fixture(const char *rel) {
@@ -1272,11 +1247,5 @@ static Suite *config_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(config_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return unit_run(config_suite());
 }

@@ -9,6 +9,8 @@
 #include "schedule.h"
 #include "uevent.h"
 
+#include "unit.h"
+
 #define SEC UINT64_C(1000000)
 
 START_TEST(test_pending_coalesces) {
@@ -82,16 +84,12 @@ START_TEST(test_backoff) {
 END_TEST
 
 static size_t load(const char *name, char *buf, size_t size) {
-        const char *dir = getenv("FIXTURES");
-        char path[512];
-        FILE *f;
+        _cleanup_free_ char *data = NULL;
         size_t n;
 
-        snprintf(path, sizeof(path), "%s/uevent/%s", dir ? dir : FIXTURES_DIR, name);
-        f = fopen(path, "rb");
-        ck_assert_msg(f, "cannot open %s", path);
-        n = fread(buf, 1, size, f);
-        fclose(f);
+        data = unit_fixture("uevent", name, &n);
+        ck_assert_uint_le(n, size);
+        memcpy(buf, data, n);
         return n;
 }
 
@@ -197,8 +195,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("events");
         TCase *tc = tcase_create("core");
-        SRunner *sr;
-        int failed;
 
         tcase_add_test(tc, test_pending_coalesces);
         tcase_add_test(tc, test_pending_edges);
@@ -208,9 +204,5 @@ int main(void) {
         tcase_add_loop_test(tc, test_uevent_cases, 0, sizeof(uevent_cases) / sizeof(uevent_cases[0]));
         tcase_add_test(tc, test_uevent_oversized);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return unit_run(s);
 }

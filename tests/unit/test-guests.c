@@ -12,6 +12,8 @@
 #include "config.h"
 #include "guests.h"
 
+#include "unit.h"
+
 static char root[] = "/tmp/ksmtuned-test-guests-XXXXXX";
 static long page_kb;
 
@@ -288,8 +290,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("guests");
         TCase *tc = tcase_create("scan");
-        SRunner *sr;
-        int failed;
 
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_loop_test(tc, test_default_names, 0, sizeof(comm_cases) / sizeof(comm_cases[0]));
@@ -302,9 +302,5 @@ int main(void) {
         tcase_add_loop_test(tc, test_merging_parse, 0, sizeof(merging_cases) / sizeof(merging_cases[0]));
         suite_add_tcase(s, tc);
 
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return unit_run(s);
 }

@@ -8,6 +8,8 @@
 #include "ksm-sysfs.h"
 #include "util.h"
 
+#include "unit.h"
+
 static char tmpdir[] = "/tmp/test-ksm-sysfs.XXXXXX";
 static int dfd = -1;
 
@@ -340,11 +342,5 @@ static Suite *ksm_sysfs_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(ksm_sysfs_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return unit_run(ksm_sysfs_suite());
 }

@@ -12,6 +12,8 @@
 #include "ksmctl-ops.h"
 #include "util.h"
 
+#include "unit.h"
+
 static char tmpdir[] = "/tmp/test-ksmctl.XXXXXX";
 static int dfd = -1;
 
@@ -1238,11 +1240,5 @@ static Suite *ksmctl_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(ksmctl_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return unit_run(ksmctl_suite());
 }

@@ -11,6 +11,8 @@
 #include "ksmd.h"
 #include "util.h"
 
+#include "unit.h"
+
 static char tmpdir[] = "/tmp/test-ksmd.XXXXXX";
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -26,23 +28,8 @@ static void teardown(void) {
         strcpy(tmpdir + strlen(tmpdir) - 6, "XXXXXX");
 }
 
-/* $FIXTURES (set by meson), else the source tree next to this file. */
 static char *fixture_text(const char *name) {
-        _cleanup_free_ char *src = strdup(__FILE__);
-        _cleanup_close_ int dfd = -1;
-        const char *dir = getenv("FIXTURES");
-        char path[PATH_MAX];
-        char *text = NULL;
-
-        ck_assert_ptr_nonnull(src);
-        if (dir && *dir)
-                snprintf(path, sizeof(path), "%s/proc-stat", dir);
-        else
-                snprintf(path, sizeof(path), "%s/../fixtures/proc-stat", dirname(src));
-        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ck_assert_msg(dfd >= 0, "cannot open %s: %m", path);
-        ck_assert_int_eq(read_full_file_at(dfd, name, 1 << 16, &text, NULL), 0);
-        return text;
+        return unit_fixture("proc-stat", name, NULL);
 }
 
 /* Captured from Linux 6.18 (this project's machine); comm as /proc/PID/stat shows it. */
@@ -392,11 +379,5 @@ static Suite *ksmd_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(ksmd_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return unit_run(ksmd_suite());
 }

@@ -14,6 +14,8 @@
 
 #include "events.h"
 
+#include "unit.h"
+
 #define MSEC UINT64_C(1000)
 
 typedef struct Seen {
@@ -239,8 +241,6 @@ END_TEST
 int main(void) {
         Suite *s = suite_create("libvirt events");
         TCase *tc = tcase_create("bridge");
-        SRunner *sr;
-        int failed;
 
         tcase_set_timeout(tc, 30);
         tcase_add_loop_test(tc, test_socket_for_uri, 0, sizeof(uri_cases) / sizeof(uri_cases[0]));
@@ -248,9 +248,5 @@ int main(void) {
         tcase_add_test(tc, test_probe_waits_without_blocking);
         tcase_add_test(tc, test_probe_rejects_garbage);
         suite_add_tcase(s, tc);
-        sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return unit_run(s);
 }

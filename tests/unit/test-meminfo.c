@@ -9,23 +9,10 @@
 #include "meminfo.h"
 #include "util.h"
 
-/* $FIXTURES (set by meson), else the source tree next to this file. */
-static char *fixture_text(const char *name) {
-        _cleanup_free_ char *src = strdup(__FILE__);
-        _cleanup_close_ int dfd = -1;
-        const char *dir = getenv("FIXTURES");
-        char path[PATH_MAX];
-        char *text = NULL;
+#include "unit.h"
 
-        ck_assert_ptr_nonnull(src);
-        if (dir && *dir)
-                snprintf(path, sizeof(path), "%s/meminfo", dir);
-        else
-                snprintf(path, sizeof(path), "%s/../fixtures/meminfo", dirname(src));
-        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        ck_assert_msg(dfd >= 0, "cannot open %s: %m", path);
-        ck_assert_int_eq(read_full_file_at(dfd, name, 1 << 20, &text, NULL), 0);
-        return text;
+static char *fixture_text(const char *name) {
+        return unit_fixture("meminfo", name, NULL);
 }
 
 static int parse_fixture(const char *name, MemInfo *ret) {
@@ -218,11 +205,5 @@ static Suite *meminfo_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(meminfo_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+        return unit_run(meminfo_suite());
 }

@@ -6,6 +6,8 @@
 #include "config.h"
 #include "policy.h"
 
+#include "unit.h"
+
 #define GiB_KB (UINT64_C(1024) * 1024)
 
 static Settings defaults(void) {
@@ -268,11 +270,5 @@ static Suite *policy_suite(void) {
 }
 
 int main(void) {
-        SRunner *sr = srunner_create(policy_suite());
-        int failed;
-
-        srunner_run_all(sr, CK_NORMAL);
-        failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed == 0 ? 0 : 1;
+        return unit_run(policy_suite());
 }
