@@ -2,6 +2,7 @@
 /* ksmtuned's manager: one sd-event loop that samples memory, asks the policy and applies its decision. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -518,6 +519,8 @@ int manager_adjust(Manager *m, const char *reason) {
         if (!m->opts.dry_run)
                 manager_write_metrics(m, &d, &g, reason);
         manager_publish_status(m);
+        /* Hand the pass's freed heap back: a daemon that idles between adjustments should not keep it. */
+        malloc_trim(0);
         return 0;
 }
 
