@@ -196,11 +196,9 @@ static int impl_remove(int id, bool timer) {
         w = *p;
         *p = w->next;
         w->source = sd_event_source_disable_unref(w->source);
-        if (sd_event_add_defer(impl_event, &w->source, impl_on_release, w) < 0) {
-                /* Out of memory: leak the opaque rather than free it under libvirt's feet. */
-                free(w);
-                return 0;
-        }
+        /* Once the loop has ended (-ESTALE) the free callback waits for libvirt_shutdown(), which runs it. */
+        if (sd_event_add_defer(impl_event, &w->source, impl_on_release, w) < 0)
+                w->source = NULL;
         w->next = impl_releasing;
         impl_releasing = w;
         return 0;
@@ -396,13 +394,17 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         return 0;
 }
 
+static void on_close(virConnectPtr conn, int reason, void *opaque);
+
 static void watch_disconnect(LibvirtWatch *w) {
         if (!w->conn)
                 return;
         if (w->callback_id >= 0)
                 (void) lv.virConnectDomainEventDeregisterAny(w->conn, w->callback_id);
         w->callback_id = -1;
-        (void) lv.virConnectUnregisterCloseCallback(w->conn, NULL);
+        /* libvirt matches the callback itself; NULL would leave it registered, holding the connection open
+         * and calling on_close with a freed watch later. */
+        (void) lv.virConnectUnregisterCloseCallback(w->conn, on_close);
         (void) lv.virConnectClose(w->conn);
         w->conn = NULL;
 }

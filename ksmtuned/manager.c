@@ -152,6 +152,26 @@ void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, uint64_t
         m->knob_error[knob] = 0;
 }
 
+/*
+ * The directory was opened at start. When another one now stands at its path (sysfs remounted, or in
+ * tests a directory replaced), reopen it; a path that is simply gone leaves the old fd, whose writes then
+ * fail and are reported, knob by knob, once.
+ */
+static void manager_check_ksm_dir(Manager *m) {
+        struct stat now, held;
+        int fd;
+
+        if (stat(m->opts.ksm_dir, &now) < 0 || fstat(m->ksm_fd, &held) < 0)
+                return;
+        if (now.st_dev == held.st_dev && now.st_ino == held.st_ino)
+                return;
+        if (ksm_open_dir(m->opts.ksm_dir, &fd) < 0)
+                return;
+        log_info("%s was replaced by another directory: writing the new one", m->opts.ksm_dir);
+        closep(&m->ksm_fd);
+        m->ksm_fd = fd;
+}
+
 /* Whether the kernel's advisor is in scan-time mode, where it sets pages_to_scan and refuses ours. */
 static bool advisor_owns_pages_to_scan(Manager *m) {
         _cleanup_free_ char *text = NULL, *mode = NULL;
@@ -168,6 +188,7 @@ static void manager_apply(Manager *m, const Decision *d) {
         char a[32], b[32], c[32], t[32];
         bool owns;
 
+        manager_check_ksm_dir(m);
         for (int k = 0; k <= KNOB_RUN; k++)
                 known[k] = ksm_read_u64(m->ksm_fd, knob_names[k], &cur[k]) >= 0;
 
@@ -195,6 +216,8 @@ static void manager_apply(Manager *m, const Decision *d) {
                 if (stopped)
                         return;
                 manager_write_knob(m, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_STOP);
+                if (m->knob_error[KNOB_RUN] < 0)
+                        return;
                 log_info("Stopped KSM: free %s > threshold %s and guests commit %s, below %s less the threshold",
                          format_kb(a, sizeof(a), d->free), format_kb(b, sizeof(b), d->thres),
                          format_kb(c, sizeof(c), d->committed), format_kb(t, sizeof(t), d->total));
@@ -216,6 +239,10 @@ static void manager_apply(Manager *m, const Decision *d) {
         if (known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE &&
             (owns || (known[KNOB_PAGES_TO_SCAN] && cur[KNOB_PAGES_TO_SCAN] == (uint64_t) d->npages)) &&
             known[KNOB_SLEEP_MILLISECS] && cur[KNOB_SLEEP_MILLISECS] == d->sleep_ms)
+                return;
+        /* A refused write has its own warning; claiming the change here would be false. */
+        if (m->knob_error[KNOB_RUN] < 0 || m->knob_error[KNOB_SLEEP_MILLISECS] < 0 ||
+            (!owns && m->knob_error[KNOB_PAGES_TO_SCAN] < 0))
                 return;
         if (owns)
                 log_info("%s KSM: pages_to_scan set by the kernel's advisor, sleep_millisecs %" PRIu64
@@ -376,6 +403,7 @@ static int on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata) 
         if (m->opts.dry_run)
                 return 0;
 
+        manager_check_ksm_dir(m);
         known_pages = ksm_read_u64(m->ksm_fd, "pages_to_scan", &cur_pages) >= 0;
         known_sleep = ksm_read_u64(m->ksm_fd, "sleep_millisecs", &cur_sleep) >= 0;
         m->advisor_owns = advisor_owns_pages_to_scan(m);

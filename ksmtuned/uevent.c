@@ -45,7 +45,7 @@ static bool value_is(const char *v, size_t n, const char *want) {
  * common case: every device on the host sends them); -EBADMSG for a message that is not a uevent.
  */
 int uevent_parse_kvm(const void *buf, size_t len, KvmEvent *ret) {
-        const char *p = buf, *end = p + len;
+        const char *p = buf, *end;
         const char *hdr_end, *at;
         const char *action = NULL, *devpath = NULL, *event = NULL;
         size_t action_len = 0, devpath_len = 0, event_len = 0;
@@ -53,6 +53,7 @@ int uevent_parse_kvm(const void *buf, size_t len, KvmEvent *ret) {
 
         if (!buf || len == 0 || len > UEVENT_MSG_MAX)
                 return -EBADMSG;
+        end = p + len;
 
         /* The header: "ACTION@DEVPATH" up to the first NUL (or the end). */
         hdr_end = memchr(p, '\0', len);
