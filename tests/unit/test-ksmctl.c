@@ -481,8 +481,8 @@ START_TEST(test_status_text) {
                 "\npages_to_scan:       100 (set by the scan-time advisor; the kernel refuses writes)\n",
                 "\nsleep_millisecs:     20\n",
                 "\nscan rate:           up to 5000 pages/s (19.5 MiB/s)\n",
-                "\nadvisor:             scan-time (target scan time 200 s, max CPU 70%, pages_to_scan 500..30000): "
-                "the kernel sets pages_to_scan\n",
+                ("\nadvisor:             scan-time (target scan time 200 s, max CPU 70%, pages_to_scan 500..30000): "
+                 "the kernel sets pages_to_scan\n"),
                 "\nsmart_scan:          1 (on)\n",
                 "\npages_shared:        1500\n",
                 "\npages_sharing:       32000\n",
