@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /* A stand-in for a guest process: holds RSS_MIB MiB of touched memory until SIGTERM or SIGINT. */
 
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -18,36 +22,83 @@ static void on_stop(int sig) {
 }
 
 static int usage(const char *argv0) {
-        fprintf(stderr, "Usage: %s RSS_MIB [--mergeable] [--fill random|same] [ignored args...]\n", argv0);
+        fprintf(stderr,
+                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm] [ignored args...]\n"
+                "  --fill random     every page different (default): nothing to merge\n"
+                "  --fill same       every page identical\n"
+                "  --fill sharedPCT  the first PCT %% of the pages (rounded down) hold content that depends only\n"
+                "                    on the page's index, the same in every process started so; the rest are\n"
+                "                    unique to this process (e.g. shared90)\n"
+                "  --kvm             create a KVM VM (KVM_CREATE_VM) and keep it: the kernel announces it\n",
+                argv0);
         return 2;
 }
 
-/* Every page gets a different first word with 'random', so KSM finds nothing to merge. */
-static void fill(uint8_t *mem, size_t size, size_t page, bool same) {
-        uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t) getpid();
+enum Fill { FILL_RANDOM, FILL_SAME, FILL_SHARED };
 
-        for (size_t off = 0; off < size; off += page) {
-                if (same) {
-                        memset(mem + off, 0x5a, page);
-                        continue;
-                }
-                for (size_t i = 0; i < page; i += sizeof(x)) {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        memcpy(mem + off + i, &x, sizeof(x));
+/* One page of pseudo-random words from seed: xorshift64, never all zero. */
+static void fill_page(uint8_t *p, size_t page, uint64_t seed) {
+        uint64_t x = seed ? seed : 0x9e3779b97f4a7c15ULL;
+
+        for (size_t i = 0; i < page; i += sizeof(x)) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                memcpy(p + i, &x, sizeof(x));
+        }
+}
+
+/* splitmix64: spreads (stream, index) over the whole seed space. */
+static uint64_t mix(uint64_t z) {
+        z += 0x9e3779b97f4a7c15ULL;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+/* Every page gets a different first word with 'random', so KSM finds nothing to merge. With 'shared',
+ * pages below the cut are a function of their index alone (the same across processes, different from
+ * each other, so nothing merges within one process), the others of the PID and the index. */
+static void fill(uint8_t *mem, size_t size, size_t page, enum Fill how, unsigned pct) {
+        uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t) getpid();
+        size_t pages = size / page, cut = pages * pct / 100;
+
+        for (size_t n = 0; n < pages; n++) {
+                uint8_t *p = mem + n * page;
+
+                switch (how) {
+                case FILL_SAME:
+                        memset(p, 0x5a, page);
+                        break;
+                case FILL_SHARED:
+                        if (n < cut)
+                                fill_page(p, page, mix(0x5348415245440000ULL + n));
+                        else
+                                fill_page(p, page, mix(((uint64_t) getpid() << 40) ^ (0xa5ULL << 32) ^ n));
+                        break;
+                case FILL_RANDOM:
+                        for (size_t i = 0; i < page; i += sizeof(x)) {
+                                x ^= x << 13;
+                                x ^= x >> 7;
+                                x ^= x << 17;
+                                memcpy(p + i, &x, sizeof(x));
+                        }
+                        break;
                 }
         }
 }
 
 int main(int argc, char *argv[]) {
-        bool mergeable = false, same = false;
+        bool mergeable = false, kvm = false;
+        enum Fill how = FILL_RANDOM;
+        unsigned pct = 0;
         const char *comm;
         char *end;
         sigset_t mask, old;
         unsigned long mib;
         size_t page, size;
         void *mem = NULL;
+        int kvm_fd = -1, vm_fd = -1;
 
         if (argc < 2)
                 return usage(argv[0]);
@@ -59,11 +110,22 @@ int main(int argc, char *argv[]) {
         for (int i = 2; i < argc; i++) {
                 if (strcmp(argv[i], "--mergeable") == 0)
                         mergeable = true;
+                else if (strcmp(argv[i], "--kvm") == 0)
+                        kvm = true;
                 else if (strcmp(argv[i], "--fill") == 0 && i + 1 < argc) {
                         i++;
                         if (strcmp(argv[i], "same") == 0)
-                                same = true;
-                        else if (strcmp(argv[i], "random") != 0)
+                                how = FILL_SAME;
+                        else if (strcmp(argv[i], "random") == 0)
+                                how = FILL_RANDOM;
+                        else if (strncmp(argv[i], "shared", 6) == 0) {
+                                unsigned long v = strtoul(argv[i] + 6, &end, 10);
+
+                                if (argv[i][6] == '\0' || *end != '\0' || v > 100)
+                                        return usage(argv[0]);
+                                how = FILL_SHARED;
+                                pct = (unsigned) v;
+                        } else
                                 return usage(argv[0]);
                 }
         }
@@ -94,7 +156,24 @@ int main(int argc, char *argv[]) {
                         perror("madvise(MADV_MERGEABLE)");
                         return 1;
                 }
-                fill(mem, size, page, same);
+                fill(mem, size, page, how, pct);
+        }
+
+        /* The VM holds no memory of ours; it exists so that the kernel sends its create and destroy uevents
+         * (the destroy one when the process exits and the descriptors close). */
+        if (kvm) {
+                kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+                if (kvm_fd < 0) {
+                        perror("/dev/kvm");
+                        return 1;
+                }
+                do
+                        vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+                while (vm_fd < 0 && errno == EINTR);
+                if (vm_fd < 0) {
+                        perror("ioctl(KVM_CREATE_VM)");
+                        return 1;
+                }
         }
 
         printf("ready\n");
@@ -103,6 +182,10 @@ int main(int argc, char *argv[]) {
         while (!stop)
                 sigsuspend(&old);
 
+        if (vm_fd >= 0)
+                close(vm_fd);
+        if (kvm_fd >= 0)
+                close(kvm_fd);
         if (mem)
                 munmap(mem, size);
         return 0;
