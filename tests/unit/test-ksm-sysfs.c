@@ -13,20 +13,15 @@
 static char tmpdir[] = "/tmp/test-ksm-sysfs.XXXXXX";
 static int dfd = -1;
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static void setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        unit_tmpdir_make(tmpdir);
         ck_assert_int_eq(ksm_open_dir(tmpdir, &dfd), 0);
 }
 
 static void teardown(void) {
         close(dfd);
         dfd = -1;
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        strcpy(tmpdir + strlen(tmpdir) - 6, "XXXXXX");
+        unit_tmpdir_remove(tmpdir);
 }
 
 static void put(const char *name, const char *content) {

@@ -15,17 +15,12 @@
 
 static char tmpdir[] = "/tmp/test-ksmd.XXXXXX";
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        return remove(path);
-}
-
 static void setup(void) {
-        ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+        unit_tmpdir_make(tmpdir);
 }
 
 static void teardown(void) {
-        nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-        strcpy(tmpdir + strlen(tmpdir) - 6, "XXXXXX");
+        unit_tmpdir_remove(tmpdir);
 }
 
 static char *fixture_text(const char *name) {

@@ -4,9 +4,11 @@
 
 #include <check.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -28,6 +30,21 @@ static inline char *unit_fixture(const char *subdir, const char *name, size_t *r
         ck_assert_msg(dfd >= 0, "cannot open %s: %m", path);
         ck_assert_msg(read_full_file_at(dfd, name, 1 << 20, &text, ret_size) == 0, "cannot read %s/%s", path, name);
         return text;
+}
+
+static inline int unit_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path);
+}
+
+/* Make the directory @templ names (its last six characters "XXXXXX", replaced), for one test. */
+static inline void unit_tmpdir_make(char *templ) {
+        ck_assert_ptr_nonnull(mkdtemp(templ));
+}
+
+/* Remove it and all it holds, and restore the template for the next test. */
+static inline void unit_tmpdir_remove(char *templ) {
+        nftw(templ, unit_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        strcpy(templ + strlen(templ) - 6, "XXXXXX");
 }
 
 /* Run the suite; the exit status is the result (meson's exitcode protocol). */
