@@ -109,7 +109,16 @@ def rewrite_unit(text, stage):
             key, value = line.split("=", 1)
             line = key + "=" + " ".join(fix(t) for t in value.split(" "))
         out.append(line)
+        # An AddressSanitizer build's leak check stops the world with ptrace, which the units' sandbox
+        # forbids; leaks are checked by every other test and by valgrind, so the sandbox stays as shipped.
+        if line == "[Service]" and asan_build():
+            out.append("Environment=ASAN_OPTIONS=detect_leaks=0")
     return "\n".join(out) + "\n"
+
+
+def asan_build():
+    r = subprocess.run(["ldd", KSMTUNED], capture_output=True, text=True)
+    return "libasan" in r.stdout
 
 
 def pid_ns(pid):
@@ -354,6 +363,9 @@ def test_ksmtuned_starts_ready_with_status(ct):
     # Type=notify: start returned after READY=1, so the unit is active now, not activating.
     assert ct.is_active("ksmtuned") == "active", f"is-active: {ct.is_active('ksmtuned')}{ct.diag()}"
     assert ct.is_active("ksm") == "active", f"Requires=ksm.service did not start it{ct.diag('ksm')}"
+    ct.main_pid = ct.show("ksmtuned", "MainPID")["MainPID"]  # first, so later tests can tell a restart
+    # STATUS= changes once more right after start, when libvirt (running beside the container) connects.
+    wait_for(lambda: "libvirt connected" in ct.show("ksmtuned", "StatusText")["StatusText"], JOURNAL_TIMEOUT)
     status = ct.show("ksmtuned", "StatusText")["StatusText"]
     assert status.startswith("KSM on: pages_to_scan 300, "), f"StatusText: {status!r}{ct.diag()}"
     shown = ct.systemctl("status", "ksmtuned").stdout
@@ -366,7 +378,6 @@ def test_ksmtuned_starts_ready_with_status(ct):
     got = {k: host_knob(k) for k in ("run", "pages_to_scan", "sleep_millisecs")}
     want = {"run": "1", "pages_to_scan": "300", "sleep_millisecs": str(expected_sleep())}
     assert got == want, f"host KSM {got}, policy says {want}{ct.diag()}"
-    ct.main_pid = ct.show("ksmtuned", "MainPID")["MainPID"]
 
 
 def test_guest_events_reach_the_sandbox(ct, lv):
