@@ -208,15 +208,12 @@ static int impl_remove_handle(int id) {
         return impl_remove(id, false);
 }
 
-static uint64_t now_usec(void) {
+/* The loop's idea of now, which its timers use; the clock itself outside a loop iteration. */
+static uint64_t loop_now_usec(void) {
         uint64_t t;
 
-        if (sd_event_now(impl_event, CLOCK_MONOTONIC, &t) < 0) {
-                struct timespec ts;
-
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                t = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-        }
+        if (sd_event_now(impl_event, CLOCK_MONOTONIC, &t) < 0)
+                t = now_usec(CLOCK_MONOTONIC);
         return t;
 }
 
@@ -226,7 +223,7 @@ static void impl_arm_timer(ImplWatch *w) {
                 return;
         }
         /* Frequency 0 means "on every iteration": a time already past is due again at once. */
-        (void) sd_event_source_set_time(w->source, now_usec() + (uint64_t) w->frequency * 1000);
+        (void) sd_event_source_set_time(w->source, loop_now_usec() + (uint64_t) w->frequency * 1000);
         (void) sd_event_source_set_enabled(w->source, SD_EVENT_ON);
 }
 
@@ -513,7 +510,7 @@ static int on_probe(sd_event_source *s, int fd, uint32_t revents, void *userdata
                 return 0;
         }
         log_debug("libvirt at %s answers after %llu ms; connecting", w->uri,
-                  (unsigned long long) ((now_usec() - w->probe_started) / 1000));
+                  (unsigned long long) ((loop_now_usec() - w->probe_started) / 1000));
         watch_connect(w);
         return 0;
 }
@@ -551,7 +548,7 @@ static void probe_start(LibvirtWatch *w) {
                 return;
         }
         w->probe_got = 0;
-        w->probe_started = now_usec();
+        w->probe_started = loop_now_usec();
         r = sd_event_add_io(w->event, &w->probe, w->probe_fd, EPOLLIN, on_probe, w);
         if (r < 0) {
                 probe_stop(w);

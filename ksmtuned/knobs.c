@@ -40,15 +40,15 @@ static bool knob_present(Manager *m, int knob, const char *key) {
  * first, when memory can take the merged pages back; the adjustment that follows starts KSM again.
  */
 static bool unmerge_for(Manager *m, const char *key, int64_t value, uint64_t cur) {
-        uint64_t shared = 0, sharing = 0, zero = 0, merged;
+        uint64_t merged;
+        KsmCounters c;
         char a[32], b[32];
         MemInfo mi;
 
-        if (ksm_read_u64(m->ksm_fd, "pages_shared", &shared) < 0 || shared == 0)
+        (void) manager_read_counters(m, &c);
+        if (c.pages_shared == 0)
                 return true;
-        (void) ksm_read_u64(m->ksm_fd, "pages_sharing", &sharing);
-        (void) ksm_read_u64(m->ksm_fd, "ksm_zero_pages", &zero);
-        merged = (sharing + zero) * (uint64_t) sysconf(_SC_PAGESIZE) / 1024;
+        merged = (c.pages_sharing + c.zero_pages) * (uint64_t) sysconf(_SC_PAGESIZE) / 1024;
         if (meminfo_read(m->opts.proc_dir, &mi) < 0 || !mi.has_mem_available || mi.mem_available < merged) {
                 snprintf(a, sizeof(a), "%" PRIu64 " MiB", merged / 1024);
                 snprintf(b, sizeof(b), "%" PRIu64 " MiB", mi.mem_available / 1024);

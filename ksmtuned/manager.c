@@ -172,6 +172,14 @@ static void manager_check_ksm_dir(Manager *m) {
         m->ksm_fd = fd;
 }
 
+/* "; adaptive: WHY" for the info line of a change the adaptive policy made. */
+static const char *adaptive_suffix(Manager *m) {
+        static char buf[96];
+
+        snprintf(buf, sizeof(buf), "; adaptive: %s", adaptive_why_string(m->adaptive_step.why));
+        return buf;
+}
+
 /* Whether the kernel's advisor is in scan-time mode, where it sets pages_to_scan and refuses ours. */
 static bool advisor_owns_pages_to_scan(Manager *m) {
         _cleanup_free_ char *text = NULL, *mode = NULL;
@@ -179,6 +187,25 @@ static bool advisor_owns_pages_to_scan(Manager *m) {
         if (ksm_read_string(m->ksm_fd, "advisor_mode", &text) < 0 || ksm_parse_choice(text, &mode) < 0)
                 return false;
         return streq(mode, "scan-time");
+}
+
+/**
+ * manager_read_counters() - KSM's counters, read once for all that an adjustment needs them for.
+ *
+ * Absent files (older kernels) read as 0. Returns whether the basic three (full_scans, pages_shared,
+ * pages_sharing) were there.
+ */
+bool manager_read_counters(Manager *m, KsmCounters *c) {
+        bool basic;
+
+        *c = (KsmCounters) {};
+        basic = ksm_read_u64(m->ksm_fd, "full_scans", &c->full_scans) >= 0;
+        basic = ksm_read_u64(m->ksm_fd, "pages_shared", &c->pages_shared) >= 0 && basic;
+        basic = ksm_read_u64(m->ksm_fd, "pages_sharing", &c->pages_sharing) >= 0 && basic;
+        (void) ksm_read_u64(m->ksm_fd, "pages_unshared", &c->pages_unshared);
+        (void) ksm_read_u64(m->ksm_fd, "pages_volatile", &c->pages_volatile);
+        (void) ksm_read_u64(m->ksm_fd, "ksm_zero_pages", &c->zero_pages);
+        return basic;
 }
 
 /* Write what the decision asks for, in the original's order, and log every change at info. */
@@ -252,23 +279,17 @@ static void manager_apply(Manager *m, const Decision *d) {
                          format_kb(c, sizeof(c), d->committed));
         else
                 log_info("%s KSM: pages_to_scan %" PRIi64 ", sleep_millisecs %" PRIu64
-                         " (free %s %s threshold %s, guests commit %s%s)",
+                         " (free %s %s threshold %s, guests commit %s%s%s)",
                          known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE ? "Tuned" : "Started", d->npages,
                          d->sleep_ms, format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=",
                          format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed),
-                         d->cpu_capped ? "; ksmd over its CPU budget" : "");
-}
-
-static uint64_t now_monotonic_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000;
+                         d->cpu_capped ? "; ksmd over its CPU budget" : "",
+                         m->settings.policy == POLICY_ADAPTIVE ? adaptive_suffix(m) : "");
 }
 
 /* ksmd's CPU use since the previous adjustment, in ‰ of one CPU; false at the first sample. */
 static bool manager_sample_ksmd(Manager *m, unsigned *ret_permille) {
-        uint64_t ticks, now = now_monotonic_usec();
+        uint64_t ticks, now = now_usec(CLOCK_MONOTONIC);
         bool have = false;
         int r;
 
@@ -298,26 +319,26 @@ static bool manager_sample_ksmd(Manager *m, unsigned *ret_permille) {
 }
 
 /* Atomically replace KSM_METRICS_FILE; a failure is logged once while it lasts. */
-static void manager_write_metrics(Manager *m, const Decision *d, const GuestTotals *g, const char *reason) {
+static void manager_write_metrics(Manager *m, const Decision *d, const GuestTotals *g, const KsmCounters *c,
+                                  bool have_counters, const char *reason) {
         Metrics *mt = &m->metrics;
         _cleanup_free_ char *text = NULL, *profit = NULL;
-        struct timespec ts;
         int r;
 
         mt->adjustments[metrics_reason(reason)]++;
         if (!m->settings.metrics_file)
                 return;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
         mt->decision = *d;
         mt->guests = g->count;
         mt->page_size = (uint64_t) sysconf(_SC_PAGESIZE);
-        mt->timestamp = (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+        mt->timestamp = (double) now_usec(CLOCK_REALTIME) / 1e6;
         if (ksm_read_u64(m->ksm_fd, "run", &mt->run) < 0)
                 mt->run = d->run;
-        mt->has_counters = ksm_read_u64(m->ksm_fd, "pages_shared", &mt->pages_shared) >= 0 &&
-                           ksm_read_u64(m->ksm_fd, "pages_sharing", &mt->pages_sharing) >= 0 &&
-                           ksm_read_u64(m->ksm_fd, "full_scans", &mt->full_scans) >= 0;
+        mt->has_counters = have_counters;
+        mt->pages_shared = c->pages_shared;
+        mt->pages_sharing = c->pages_sharing;
+        mt->full_scans = c->full_scans;
         mt->has_general_profit = ksm_read_string(m->ksm_fd, "general_profit", &profit) >= 0 &&
                                  safe_atoi64(profit, &mt->general_profit) >= 0;
         mt->has_ksmd = m->have_ksmd_sample;
@@ -341,16 +362,6 @@ static void manager_write_metrics(Manager *m, const Decision *d, const GuestTota
         m->metrics_error = 0;
 }
 
-static void read_counters(Manager *m, KsmCounters *c) {
-        *c = (KsmCounters) {};
-        (void) ksm_read_u64(m->ksm_fd, "full_scans", &c->full_scans);
-        (void) ksm_read_u64(m->ksm_fd, "pages_shared", &c->pages_shared);
-        (void) ksm_read_u64(m->ksm_fd, "pages_sharing", &c->pages_sharing);
-        (void) ksm_read_u64(m->ksm_fd, "pages_unshared", &c->pages_unshared);
-        (void) ksm_read_u64(m->ksm_fd, "pages_volatile", &c->pages_volatile);
-        (void) ksm_read_u64(m->ksm_fd, "ksm_zero_pages", &c->zero_pages);
-}
-
 static void adaptive_settings(const Settings *s, AdaptiveSettings *ret) {
         *ret = (AdaptiveSettings) {
                 .max_rate = (uint64_t) s->adaptive_max_rate,
@@ -361,13 +372,11 @@ static void adaptive_settings(const Settings *s, AdaptiveSettings *ret) {
 }
 
 /* One step of the adaptive controller; arms its next check. */
-static void manager_adaptive_step(Manager *m, int cpu_permille, bool event) {
+static void manager_adaptive_step(Manager *m, const KsmCounters *c, int cpu_permille, bool event) {
         AdaptiveSettings as;
-        KsmCounters c;
 
         adaptive_settings(&m->settings, &as);
-        read_counters(m, &c);
-        adaptive_step(&as, &m->adaptive, &c, cpu_permille, event, &m->adaptive_step);
+        adaptive_step(&as, &m->adaptive, c, cpu_permille, event, &m->adaptive_step);
         if (m->adaptive_timer && (sd_event_source_set_time_relative(m->adaptive_timer, m->adaptive_step.next_check) < 0 ||
                                   sd_event_source_set_enabled(m->adaptive_timer, SD_EVENT_ONESHOT) < 0))
                 log_warning("Cannot schedule the adaptive policy's next check");
@@ -383,37 +392,26 @@ static void manager_adaptive_stop(Manager *m) {
 static int on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         unsigned permille = 0;
+        KsmCounters c;
         bool have_cpu;
-        uint64_t cur_pages = 0, cur_sleep = 0;
-        bool known_pages, known_sleep;
 
         if (!m->have_decision || !m->last.run || m->settings.policy != POLICY_ADAPTIVE)
                 return 0;
         have_cpu = manager_sample_ksmd(m, &permille);
         m->last_snapshot.has_ksmd_cpu = have_cpu;
         m->last_snapshot.ksmd_cpu_permille = permille;
-        manager_adaptive_step(m, have_cpu ? (int) permille : -1, false);
+        (void) manager_read_counters(m, &c);
+        manager_adaptive_step(m, &c, have_cpu ? (int) permille : -1, false);
 
+        /* The last decision stands (KSM on); only the rate changes. */
         m->last.npages = (int64_t) m->adaptive_step.pages_to_scan;
         m->last.sleep_ms = m->adaptive_step.sleep_ms;
         log_debug("adaptive check: %" PRIu64 " pages/s (%s) -> pages_to_scan %" PRIu64 " sleep_millisecs %" PRIu64
                   "; next check in %.1f s",
                   m->adaptive.rate, adaptive_why_string(m->adaptive_step.why), m->adaptive_step.pages_to_scan,
                   m->adaptive_step.sleep_ms, m->adaptive_step.next_check / 1e6);
-        if (m->opts.dry_run)
-                return 0;
-
-        manager_check_ksm_dir(m);
-        known_pages = ksm_read_u64(m->ksm_fd, "pages_to_scan", &cur_pages) >= 0;
-        known_sleep = ksm_read_u64(m->ksm_fd, "sleep_millisecs", &cur_sleep) >= 0;
-        m->advisor_owns = advisor_owns_pages_to_scan(m);
-        if (!m->advisor_owns)
-                manager_write_knob(m, KNOB_PAGES_TO_SCAN, known_pages, cur_pages, m->adaptive_step.pages_to_scan);
-        manager_write_knob(m, KNOB_SLEEP_MILLISECS, known_sleep, cur_sleep, m->adaptive_step.sleep_ms);
-        if ((!m->advisor_owns && cur_pages != m->adaptive_step.pages_to_scan) || cur_sleep != m->adaptive_step.sleep_ms)
-                log_info("Adaptive: pages_to_scan %" PRIu64 ", sleep_millisecs %" PRIu64 " (%s)",
-                         m->adaptive_step.pages_to_scan, m->adaptive_step.sleep_ms,
-                         adaptive_why_string(m->adaptive_step.why));
+        if (!m->opts.dry_run)
+                manager_apply(m, &m->last);
         manager_publish_status(m);
         return 0;
 }
@@ -428,7 +426,8 @@ int manager_adjust(Manager *m, const char *reason) {
         GuestTotals g;
         MemInfo mi;
         Decision d;
-        uint64_t sharing = 0, zero = 0;
+        KsmCounters counters;
+        bool have_counters;
         long page_kb = sysconf(_SC_PAGESIZE) / 1024;
         char line[640], extra[160] = "", adaptive[160] = "";
         int64_t classic_npages;
@@ -465,8 +464,7 @@ int manager_adjust(Manager *m, const char *reason) {
                 m->fallback_reported = true;
         }
 
-        (void) ksm_read_u64(m->ksm_fd, "pages_sharing", &sharing);
-        (void) ksm_read_u64(m->ksm_fd, "ksm_zero_pages", &zero);
+        have_counters = manager_read_counters(m, &counters);
         snap = (Snapshot) {
                 .mem_total = mi.mem_total,
                 .mem_free = mi.mem_free,
@@ -476,7 +474,7 @@ int manager_adjust(Manager *m, const char *reason) {
                 .guests = g.count,
                 .mem_available = mi.mem_available,
                 .has_mem_available = mi.has_mem_available,
-                .merged = (sharing + zero) * (uint64_t) page_kb,
+                .merged = (counters.pages_sharing + counters.zero_pages) * (uint64_t) page_kb,
         };
         snap.has_ksmd_cpu = manager_sample_ksmd(m, &snap.ksmd_cpu_permille);
         policy_decide(&m->settings, &m->params, &snap, m->npages, &d);
@@ -488,7 +486,8 @@ int manager_adjust(Manager *m, const char *reason) {
                         bool event = why == REASON_GUEST_EVENT || why == REASON_RECONNECT || why == REASON_RELOAD ||
                                      (m->have_decision && d.free + d.total / 20 < m->last.free);
 
-                        manager_adaptive_step(m, snap.has_ksmd_cpu ? (int) snap.ksmd_cpu_permille : -1, event);
+                        manager_adaptive_step(m, &counters, snap.has_ksmd_cpu ? (int) snap.ksmd_cpu_permille : -1,
+                                              event);
                         d.npages = (int64_t) m->adaptive_step.pages_to_scan;
                         d.sleep_ms = m->adaptive_step.sleep_ms;
                         snprintf(adaptive, sizeof(adaptive), "adaptive: %" PRIu64 " pages/s, %s; ", m->adaptive.rate,
@@ -545,7 +544,7 @@ int manager_adjust(Manager *m, const char *reason) {
         m->last = d;
         m->have_decision = true;
         if (!m->opts.dry_run)
-                manager_write_metrics(m, &d, &g, reason);
+                manager_write_metrics(m, &d, &g, &counters, have_counters, reason);
         manager_publish_status(m);
         /* Hand the pass's freed heap back: a daemon that idles between adjustments should not keep it. */
         malloc_trim(0);
@@ -652,11 +651,9 @@ static void manager_apply_events(Manager *m, const Settings *old) {
 static int manager_reload(Manager *m) {
         Settings s;
         int r;
-        struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading %s\nMONOTONIC_USEC=%" PRIu64, m->opts.config_path,
-                   (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000);
+                   now_usec(CLOCK_MONOTONIC));
         log_info("Reloading configuration from %s", m->opts.config_path);
         settings_init(&s);
         r = config_load(m->opts.config_path, m->opts.dropin_dir, &s, config_report, m);

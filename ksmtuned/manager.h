@@ -90,6 +90,7 @@ typedef struct Manager {
 } Manager;
 
 void manager_apply_knobs(Manager *m);
+bool manager_read_counters(Manager *m, KsmCounters *c);
 void manager_write_knob(Manager *m, int knob, bool known, uint64_t cur, uint64_t value);
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
