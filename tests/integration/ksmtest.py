@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Shared helpers for ksmtuned's integration tests: results, skips, fake trees, real-KSM save/restore."""
 
+import fcntl
 import os
 import shutil
 import signal
@@ -20,6 +21,29 @@ REAL_KSM = "/sys/kernel/mm/ksm"
 # advisor_mode first: while it is scan-time the kernel refuses pages_to_scan; run last.
 KNOBS_TO_RESTORE = ("advisor_mode", "pages_to_scan", "sleep_millisecs", "smart_scan", "use_zero_pages",
                     "max_page_sharing", "merge_across_nodes", "run")
+
+
+_real_lock_fd = None
+
+
+def lock_real_parts():
+    """Wait for, then hold until this process exits, the machine-wide lock of the tests that use real parts.
+
+    KSM, libvirtd and /dev/kvm are one state for the whole machine: two such tests at once (two build
+    directories, two checkouts, a benchmark) would change each other's knobs and guests. The lock is an
+    flock on the KSM directory itself, so it leaves no file behind and is released when the process ends,
+    however it ends. Taken at import when meson sets KSMTEST_REAL_LOCK=1 (the 'real' and 'packaging'
+    suites)."""
+    global _real_lock_fd
+    if _real_lock_fd is not None or os.geteuid() != 0 or not os.path.isdir(REAL_KSM):
+        return
+    fd = os.open(REAL_KSM, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another test that uses the real KSM (flock on {REAL_KSM})", flush=True)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    _real_lock_fd = fd
 
 
 def skip_or_fail(why):
@@ -292,3 +316,7 @@ class Libvirtd:
             os.chown("/dev/kvm", -1, self.kvm_mode[1])
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+if os.environ.get("KSMTEST_REAL_LOCK") == "1":
+    lock_real_parts()
