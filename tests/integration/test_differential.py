@@ -146,7 +146,8 @@ class Mounts:
 
 def start_fake(kind, mib, fake_guest=None):
     argv0, extra, comm = KINDS[kind]
-    p = subprocess.Popen([argv0, str(mib), *extra], executable=fake_guest or FAKE_GUEST, stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([argv0, str(mib), "--steady", *extra], executable=fake_guest or FAKE_GUEST,
+                         stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, env=dict(os.environ, FAKE_GUEST_COMM=comm))
     if p.stdout.readline() != b"ready\n":
         p.kill()
@@ -249,7 +250,7 @@ class Original:
         self.loop = int(read(pidfile))
         self.last_sleep = 0
         self.count = 0
-        if not wait_for(self.idle, 10):
+        if not wait_for(self.idle, 30):
             raise RuntimeError("the original's loop never reached its `wait`")
 
     def idle(self):
@@ -274,7 +275,7 @@ class Original:
     def adjustments(self):
         return len(ORIG_DONE.findall(self.logged()))
 
-    def adjust(self, timeout=10):
+    def adjust(self, timeout=30):
         """Send SIGUSR1 once the loop waits, then wait for the adjustment's last log line (or the next wait)."""
         self.last_sleep = wait_for(self.idle, timeout)
         if not self.last_sleep:
@@ -331,7 +332,7 @@ class Ours:
     def lines(self):
         return OURS_LINE.findall(self.daemon.output())
 
-    def wait(self, n, timeout=10):
+    def wait(self, n, timeout=30):
         if not wait_for(lambda: len(self.lines()) >= n or not self.daemon.alive(), timeout):
             raise RuntimeError(f"ours did not log adjustment #{n}:\n{self.daemon.output()[-2000:]}")
         if not self.daemon.alive():
@@ -553,7 +554,8 @@ def model_agrees(expect, knobs):
 
 def compare(orig, ours, ours_ksm, committed, expect):
     """One step's verdict: the knobs of both directories, then the inputs both logged."""
-    ok = wait_for(lambda: ksm_values(REAL_KSM, KNOBS) == ksm_values(ours_ksm, KNOBS), 0.5)
+    # Each program logs an adjustment before it has written every knob: wait for them (a bound, not a pace).
+    ok = wait_for(lambda: ksm_values(REAL_KSM, KNOBS) == ksm_values(ours_ksm, KNOBS), 30)
     a, b = ksm_values(REAL_KSM, KNOBS), ksm_values(ours_ksm, KNOBS)
     agree = "" if model_agrees(expect, a) else " (NOTE: the model disagrees with the original)"
     print(f"     committed {committed}: model {expect}; original {a}{agree}", flush=True)
