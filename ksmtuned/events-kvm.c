@@ -32,7 +32,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 return 0;
                         if (errno == ENOBUFS) {
                                 /* The socket overflowed: some events are lost, and one may have been KVM's. */
-                                w->fn(w->userdata, "uevents lost (receive buffer overflow)");
+                                w->fn(w->userdata, TRIGGER_GUEST_EVENT, "uevents lost (receive buffer overflow)");
                                 continue;
                         }
                         log_debug("Failed to receive a uevent: %m, ignoring");
@@ -49,7 +49,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 else
                         snprintf(reason, sizeof(reason), "KVM VM %s",
                                  e.type == KVM_EVENT_CREATE ? "created" : "destroyed");
-                w->fn(w->userdata, reason);
+                w->fn(w->userdata, TRIGGER_GUEST_EVENT, reason);
         }
 }
 

@@ -355,7 +355,7 @@ static void watch_failed(LibvirtWatch *w, const char *what) {
                           (unsigned long long) (delay / 1000));
         w->state = w->socket_path[0] && access(w->socket_path, F_OK) < 0 ? LIBVIRT_WAITING : LIBVIRT_BACKING_OFF;
         watch_schedule(w, delay);
-        w->fn(w->userdata, NULL);
+        w->fn(w->userdata, TRIGGER_NONE, NULL);
 }
 
 static const char *event_name(int event) {
@@ -385,7 +385,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
 
         snprintf(reason, sizeof(reason), "libvirt guest %s %s", name ? name : "?", event_name(event));
         if (event_changes_memory(event))
-                w->fn(w->userdata, reason);
+                w->fn(w->userdata, TRIGGER_GUEST_EVENT, reason);
         else
                 log_debug("%s (detail %d): no change to guest memory, no adjustment", reason, detail);
         return 0;
@@ -454,7 +454,10 @@ static void watch_connect(LibvirtWatch *w) {
         w->state = LIBVIRT_CONNECTED;
         w->outage_reported = false;
         backoff_reset(&w->backoff);
-        w->fn(w->userdata, w->ever_connected ? "libvirt reconnected" : NULL);
+        if (w->ever_connected)
+                w->fn(w->userdata, TRIGGER_RECONNECT, "libvirt reconnected");
+        else
+                w->fn(w->userdata, TRIGGER_NONE, NULL);
         w->ever_connected = true;
 }
 

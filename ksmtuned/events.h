@@ -6,11 +6,14 @@
 
 #include <systemd/sd-event.h>
 
+#include "trigger.h"
+
 /*
- * Called from the event loop: something changed the guests; @reason says what, for the log. @reason NULL:
- * no guest changed, only the source's own state (e.g. libvirt connected), for STATUS=.
+ * Called from the event loop: something changed the guests; @trigger says what kind of change (a policy
+ * input and a metrics label), @reason the details, for the log only. @trigger TRIGGER_NONE (@reason
+ * NULL): no guest changed, only the source's own state (e.g. libvirt connected), for STATUS=.
  */
-typedef void (*GuestEventFn)(void *userdata, const char *reason);
+typedef void (*GuestEventFn)(void *userdata, Trigger trigger, const char *reason);
 
 typedef struct KvmWatch KvmWatch;
 

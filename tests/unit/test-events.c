@@ -18,24 +18,27 @@ START_TEST(test_pending_coalesces) {
         char why[128];
 
         /* The first event arms the timer 2 s later... */
-        ck_assert(pending_add(&p, 100 * SEC, 2 * SEC, "libvirt guest g1 started"));
+        ck_assert(pending_add(&p, 100 * SEC, 2 * SEC, TRIGGER_RECONNECT, "libvirt reconnected"));
         ck_assert_uint_eq(p.due, 102 * SEC);
         pending_reason(&p, why, sizeof(why));
-        ck_assert_str_eq(why, "libvirt guest g1 started");
+        ck_assert_str_eq(why, "libvirt reconnected");
+        ck_assert_int_eq(p.trigger, TRIGGER_RECONNECT);
 
         /* ...and the following ones join it without moving it: a stream of events cannot delay it. */
         for (uint64_t t = 100 * SEC; t < 102 * SEC; t += SEC / 10)
-                ck_assert(!pending_add(&p, t, 2 * SEC, "KVM VM of PID 7 created"));
+                ck_assert(!pending_add(&p, t, 2 * SEC, TRIGGER_GUEST_EVENT, "KVM VM of PID 7 created"));
         ck_assert_uint_eq(p.due, 102 * SEC);
         pending_reason(&p, why, sizeof(why));
-        ck_assert_str_eq(why, "libvirt guest g1 started (+20 more)");
+        ck_assert_str_eq(why, "libvirt reconnected (+20 more)");
+        ck_assert_int_eq(p.trigger, TRIGGER_RECONNECT); /* the first event's, as the log line says */
 
         /* After the adjustment, the next event starts a new round. */
         pending_clear(&p);
-        ck_assert(pending_add(&p, 103 * SEC, 2 * SEC, "KVM VM of PID 8 destroyed"));
+        ck_assert(pending_add(&p, 103 * SEC, 2 * SEC, TRIGGER_GUEST_EVENT, "KVM VM of PID 8 destroyed"));
         ck_assert_uint_eq(p.due, 105 * SEC);
         pending_reason(&p, why, sizeof(why));
         ck_assert_str_eq(why, "KVM VM of PID 8 destroyed");
+        ck_assert_int_eq(p.trigger, TRIGGER_GUEST_EVENT);
 }
 END_TEST
 
@@ -44,17 +47,17 @@ START_TEST(test_pending_edges) {
         char longer[300], why[256];
 
         /* No settle delay: due at once. Near the end of the clock: saturates, no wrap-around. */
-        ck_assert(pending_add(&p, 5, 0, "x"));
+        ck_assert(pending_add(&p, 5, 0, TRIGGER_GUEST_EVENT, "x"));
         ck_assert_uint_eq(p.due, 5);
         pending_clear(&p);
-        ck_assert(pending_add(&p, UINT64_MAX - 1, 2 * SEC, "x"));
+        ck_assert(pending_add(&p, UINT64_MAX - 1, 2 * SEC, TRIGGER_GUEST_EVENT, "x"));
         ck_assert_uint_eq(p.due, UINT64_MAX);
 
         /* A long reason is cut to fit, never overflows. */
         pending_clear(&p);
         memset(longer, 'a', sizeof(longer) - 1);
         longer[sizeof(longer) - 1] = '\0';
-        ck_assert(pending_add(&p, 0, SEC, longer));
+        ck_assert(pending_add(&p, 0, SEC, TRIGGER_GUEST_EVENT, longer));
         pending_reason(&p, why, sizeof(why));
         ck_assert_uint_eq(strlen(why), sizeof(p.first) - 1);
 }

@@ -21,18 +21,22 @@
 typedef struct Seen {
         unsigned n;
         char reasons[16][160];
+        Trigger triggers[16];
         unsigned state_changes;
 } Seen;
 
-static void on_event(void *userdata, const char *reason) {
+static void on_event(void *userdata, Trigger trigger, const char *reason) {
         Seen *s = userdata;
 
-        if (!reason) {
+        if (trigger == TRIGGER_NONE) {
+                ck_assert_ptr_null(reason);
                 s->state_changes++;
                 return;
         }
-        if (s->n < 16)
+        if (s->n < 16) {
                 snprintf(s->reasons[s->n], sizeof(s->reasons[0]), "%s", reason);
+                s->triggers[s->n] = trigger;
+        }
         s->n++;
 }
 
@@ -87,6 +91,7 @@ START_TEST(test_lifecycle_events) {
         want = 1;
         ck_assert(run_until(e, seen_n, &want, 5000));
         ck_assert_str_eq(seen.reasons[0], "libvirt guest ksmtuned-unit started");
+        ck_assert_int_eq(seen.triggers[0], TRIGGER_GUEST_EVENT);
 
         /* Suspending and resuming change no memory: no event reaches the manager. */
         ck_assert_int_eq(virDomainSuspend(d), 0);
@@ -95,6 +100,7 @@ START_TEST(test_lifecycle_events) {
         want = 2;
         ck_assert(run_until(e, seen_n, &want, 5000));
         ck_assert_str_eq(seen.reasons[1], "libvirt guest ksmtuned-unit stopped");
+        ck_assert_int_eq(seen.triggers[1], TRIGGER_GUEST_EVENT);
         for (int i = 0; i < 20; i++)
                 sd_event_run(e, 5 * MSEC);
         ck_assert_uint_eq(seen.n, 2);
