@@ -68,3 +68,8 @@ static inline void manager_freep(Manager **m) {
 }
 int manager_adjust(Manager *m, Trigger trigger, const char *reason);
 int manager_run(Manager *m);
+
+/* Between the manager's two files (manager-adjust.c: one adjustment). */
+void manager_publish_status(Manager *m);
+void manager_apply_config(Manager *m);
+int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata);
