@@ -419,7 +419,7 @@ static const struct {
         { "\xef\xbb\xbfKSM_NPAGES_MAX=2000\n", { MAX2000 } }, /* UTF-8 byte order mark */
         { "# comment\n\n   \n\t\n#KSM_NPAGES_MAX=5\n  # KSM_NPAGES_MAX=6\nKSM_NPAGES_MAX=2000\n# end\n", { MAX2000 } },
         { "KSM_NPAGES_MAX=5\nKSM_NPAGES_MAX=2000\n", { MAX2000 } }, /* the last one wins */
-        /* Indentation is not inih's multi-line continuation: both keys are set. */
+        /* Indentation is not an INI multi-line continuation: both keys are set. */
         { "KSM_NPAGES_MIN=10\n  KSM_NPAGES_MAX=2000\n", { { "KSM_NPAGES_MIN", 10 }, MAX2000 } },
         { "KSM_NPAGES_MIN=10\n    KSM_NPAGES_MAX=2000\n\tKSM_THRES_COEF=30\n",
           { { "KSM_NPAGES_MIN", 10 }, MAX2000, { "KSM_THRES_COEF", 30 } } },
@@ -501,7 +501,7 @@ static const struct {
         { "KSM_GUEST_COMM=\nKSM_GUEST_CMDLINE='^qemu-system.*-enable-kvm'",
           { { "KSM_GUEST_COMM", 0, NULL }, { "KSM_GUEST_CMDLINE", 0, "^qemu-system.*-enable-kvm" } } },
         { "KSM_GUEST_CMDLINE='qemu.* -accel kvm'", { { "KSM_GUEST_CMDLINE", 0, "qemu.* -accel kvm" } } },
-        /* inih would cut " ;..." off as a comment; inside quotes it is part of the value. */
+        /* An INI reader would cut " ;..." off as a comment; inside quotes it is part of the value. */
         { "KSM_GUEST_CMDLINE='a ;b'", { { "KSM_GUEST_CMDLINE", 0, "a ;b" } } },
         { "KSM_GUEST_CMDLINE=\"x # y\"", { { "KSM_GUEST_CMDLINE", 0, "x # y" } } },
         /* A long comment line is no problem, and its tail is not read as an assignment. */
@@ -726,7 +726,7 @@ static const struct {
         { "reboot\x1b[2J", 1, "not a KEY=VALUE assignment: reboot\\x1b[2J" },
         { "x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 1,
           "not a KEY=VALUE assignment: x xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..." },
-        /* Too long for inih's line buffer: an error, not two lines. */
+        /* Longer than the 198 characters earlier versions took: an error, not two lines. */
         { "# c\nKSM_NPAGES_MAX=2000 # xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
@@ -796,7 +796,7 @@ START_TEST(test_long_lines) {
         Settings s = sentinel();
         Reports r = {};
 
-        /* The longest assignment that fits inih's 200-byte buffer with its '\n' and NUL... */
+        /* The longest assignment line: 198 characters, the limit of earlier versions' inih... */
         p += sprintf(p, "LOGFILE=/");
         memset(p, 'x', 198 - 9);
         p += 198 - 9;
