@@ -54,11 +54,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-        char cmd[600];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-        ck_assert_int_eq(system(cmd), 0);
-        strcpy(root, "/tmp/ksmtuned-test-guests-XXXXXX");
+        unit_tmpdir_remove(root);
 }
 
 /* Which names count as guests by default: Fedora/RHEL's expression, plus Proxmox's kvm. */
