@@ -290,15 +290,12 @@ int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, Gue
         if (r < 0)
                 return r;
 
-        w = calloc(1, sizeof(*w));
+        w = malloc(sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        w->event = e;
-        w->fn = fn;
-        w->userdata = userdata;
+        *w = (LibvirtWatch) { .event = e, .fn = fn, .userdata = userdata, .callback_id = -1,
+                              .state = LIBVIRT_CONNECTING };
         libvirt_probe_init(&w->probe);
-        w->callback_id = -1;
-        w->state = LIBVIRT_CONNECTING;
         backoff_init(&w->backoff, BACKOFF_MIN, BACKOFF_MAX);
         w->uri = strdup(uri);
         if (!w->uri) {

@@ -106,6 +106,14 @@ int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
+/* How a failed read of the snapshot is reported, and its end: "Failed to VERB PROCWHAT", "RECOVERING PROCWHAT UNTIL". */
+static const struct {
+        const char *verb, *what, *recovering, *until;
+} read_words[_SNAPSHOT_PART_MAX] = {
+        [SNAPSHOT_MEMINFO] = { "read", "/meminfo", "", "reads again" },
+        [SNAPSHOT_GUESTS] = { "scan", " for guests", "Scanning ", "works again" },
+};
+
 /* Read the snapshot; a failure is logged once while it lasts, its end too. */
 static int manager_read_snapshot(Manager *m, Snapshot *ret) {
         SnapshotSource src = {
@@ -115,26 +123,22 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret) {
                 .committed_source = (int) m->settings.committed_source,
         };
         pid_t ksmd_was = m->ksmd.pid;
-        SnapshotPart failed;
+        SnapshotPart failed = _SNAPSHOT_PART_MAX;
         int r;
 
         r = snapshot_read(&src, &m->ksmd, ret, &failed);
-        if (r < 0 && failed == SNAPSHOT_MEMINFO) {
-                if (latch_fail(&m->meminfo_error, r))
-                        log_warning_errno(r, "Failed to read %s/meminfo: %m; skipping adjustments until it reads again",
-                                          m->opts.proc_dir);
-                return r;
+        for (SnapshotPart p = 0; p < _SNAPSHOT_PART_MAX; p++) {
+                if (r < 0 && failed == p) {
+                        if (latch_fail(&m->read_error[p], r))
+                                log_warning_errno(r, "Failed to %s %s%s: %m; skipping adjustments until it %s",
+                                                  read_words[p].verb, m->opts.proc_dir, read_words[p].what,
+                                                  read_words[p].until);
+                        return r;
+                }
+                if (latch_ok(&m->read_error[p]))
+                        log_info("%s%s%s %s", read_words[p].recovering, m->opts.proc_dir, read_words[p].what,
+                                 read_words[p].until);
         }
-        if (latch_ok(&m->meminfo_error))
-                log_info("%s/meminfo reads again", m->opts.proc_dir);
-        if (r < 0) {
-                if (latch_fail(&m->proc_error, r))
-                        log_warning_errno(r, "Failed to scan %s for guests: %m; skipping adjustments until it works again",
-                                          m->opts.proc_dir);
-                return r;
-        }
-        if (latch_ok(&m->proc_error))
-                log_info("Scanning %s for guests works again", m->opts.proc_dir);
         if (ret->guest_fallbacks > 0 && !m->fallback_reported) {
                 log_warning("Cannot read %s of %u guest(s), counting their RSS instead (another user's process "
                             "needs CAP_SYS_PTRACE for smaps_rollup, CAP_DAC_READ_SEARCH for ksm_merging_pages)",

@@ -57,7 +57,8 @@ typedef struct Manager {
         Metrics metrics;
 
         /* What has been reported, so that a persisting failure is logged once, not every interval. */
-        Latch meminfo_error, proc_error, metrics_error;
+        Latch read_error[_SNAPSHOT_PART_MAX]; /* by SnapshotPart */
+        Latch metrics_error;
         bool fallback_reported;
 } Manager;
 

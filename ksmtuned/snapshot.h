@@ -29,6 +29,7 @@ typedef struct SnapshotSource {
 typedef enum SnapshotPart {
         SNAPSHOT_MEMINFO, /* PROC/meminfo */
         SNAPSHOT_GUESTS,  /* the scan of PROC for guests */
+        _SNAPSHOT_PART_MAX,
 } SnapshotPart;
 
 int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, SnapshotPart *ret_failed);
