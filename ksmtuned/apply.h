@@ -19,9 +19,9 @@ typedef struct Applier {
 
 /* What an adjustment's writes did. */
 typedef struct ApplyResult {
-        uint64_t run;        /* what run holds now, as far as known */
-        bool changed;        /* a knob was written */
-        bool failed;         /* a write failed (reported once while it lasts) */
+        uint64_t run; /* what run holds now, as far as known */
+        bool changed; /* a knob was written */
+        bool failed;  /* a write failed (reported once while it lasts) */
 } ApplyResult;
 
 void apply_init(Applier *a, int ksm_fd, const char *ksm_dir);

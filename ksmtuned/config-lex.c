@@ -11,7 +11,7 @@
 #include "config-lex.h"
 #include "util.h"
 
-#define NOT_EXECUTED " (this file is read, not executed)"
+#define NOT_EXECUTED  " (this file is read, not executed)"
 #define BACKSLASH_EOL "a backslash at the end of a line would continue it; a value cannot span lines"
 
 /* A copy of @n bytes of @s fit for a log line: control characters as \xNN, the rest as written. */
@@ -247,8 +247,10 @@ static void leading_zero_reason(const char *v, char *buf, size_t size) {
                          "leading zero: bash arithmetic rejected %s as an invalid octal number; write %s%" PRIu64, v,
                          sign, dec);
         else if (parse_decimal(digits, n, 8, &oct) >= 0 && oct != dec)
-                snprintf(buf, size, "leading zero: bash arithmetic read %s as octal %s%" PRIu64 "; write %s%" PRIu64
-                         " or %s%" PRIu64, v, sign, oct, sign, oct, sign, dec);
+                snprintf(buf, size,
+                         "leading zero: bash arithmetic read %s as octal %s%" PRIu64 "; write %s%" PRIu64
+                         " or %s%" PRIu64,
+                         v, sign, oct, sign, oct, sign, dec);
         else
                 snprintf(buf, size, "leading zero (octal in bash arithmetic); write %s%" PRIu64, sign, dec);
 }
@@ -338,4 +340,3 @@ size_t config_edit_distance(const char *a, const char *b) {
         }
         return prev[lb];
 }
-

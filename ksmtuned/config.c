@@ -237,7 +237,7 @@ static int origin_set(Loader *l, size_t k) {
         if (!f)
                 return -ENOMEM;
         free(l->origins[k].file);
-        l->origins[k] = (Origin){ .file = f, .line = l->line, .seq = ++l->seq };
+        l->origins[k] = (Origin) { .file = f, .line = l->line, .seq = ++l->seq };
         return 0;
 }
 
@@ -613,7 +613,7 @@ static int loader_finish(Loader *l, Settings *ret) {
         if (l->n_errors > 0)
                 return -EINVAL;
         *ret = l->settings;
-        l->settings = (Settings){};
+        l->settings = (Settings) {};
         return 0;
 }
 

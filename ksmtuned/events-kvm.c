@@ -21,7 +21,9 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 char buf[UEVENT_MSG_MAX];
                 struct sockaddr_nl sender = {};
                 struct iovec iov = { buf, sizeof(buf) };
-                struct msghdr mh = { .msg_name = &sender, .msg_namelen = sizeof(sender), .msg_iov = &iov, .msg_iovlen = 1 };
+                struct msghdr mh = {
+                        .msg_name = &sender, .msg_namelen = sizeof(sender), .msg_iov = &iov, .msg_iovlen = 1
+                };
                 char reason[96];
                 KvmEvent e;
                 ssize_t n;

@@ -13,8 +13,8 @@
 #include "schedule.h"
 
 #define USEC_PER_SEC UINT64_C(1000000)
-#define BACKOFF_MIN (1 * USEC_PER_SEC)
-#define BACKOFF_MAX (30 * USEC_PER_SEC)
+#define BACKOFF_MIN  (1 * USEC_PER_SEC)
+#define BACKOFF_MAX  (30 * USEC_PER_SEC)
 /* libvirtd answers nothing until its drivers are up: ~40 s on a first start here; wait longer than that. */
 #define PROBE_TIMEOUT (180 * USEC_PER_SEC)
 
@@ -104,10 +104,10 @@ static void watch_failed(LibvirtWatch *w, const char *what) {
 
 static const char *event_name(int event) {
         static const char *const names[] = {
-                [VIR_DOMAIN_EVENT_DEFINED] = "defined",         [VIR_DOMAIN_EVENT_UNDEFINED] = "undefined",
-                [VIR_DOMAIN_EVENT_STARTED] = "started",         [VIR_DOMAIN_EVENT_SUSPENDED] = "suspended",
-                [VIR_DOMAIN_EVENT_RESUMED] = "resumed",         [VIR_DOMAIN_EVENT_STOPPED] = "stopped",
-                [VIR_DOMAIN_EVENT_SHUTDOWN] = "shut down",      [VIR_DOMAIN_EVENT_PMSUSPENDED] = "suspended to memory",
+                [VIR_DOMAIN_EVENT_DEFINED] = "defined",    [VIR_DOMAIN_EVENT_UNDEFINED] = "undefined",
+                [VIR_DOMAIN_EVENT_STARTED] = "started",    [VIR_DOMAIN_EVENT_SUSPENDED] = "suspended",
+                [VIR_DOMAIN_EVENT_RESUMED] = "resumed",    [VIR_DOMAIN_EVENT_STOPPED] = "stopped",
+                [VIR_DOMAIN_EVENT_SHUTDOWN] = "shut down", [VIR_DOMAIN_EVENT_PMSUSPENDED] = "suspended to memory",
                 [VIR_DOMAIN_EVENT_CRASHED] = "crashed",
         };
 
@@ -187,7 +187,7 @@ static void watch_connect(LibvirtWatch *w) {
         if (lv.virConnectRegisterCloseCallback(w->conn, on_close, w, NULL) < 0)
                 log_debug("Cannot register libvirt's close callback: %s", lv.virGetLastErrorMessage());
         w->callback_id = lv.virConnectDomainEventRegisterAny(w->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-                                                              VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), w, NULL);
+                                                             VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), w, NULL);
         if (w->callback_id < 0) {
                 err = lv.virGetLastErrorMessage();
                 watch_disconnect(w);
@@ -260,7 +260,8 @@ static int on_socket_dir(sd_event_source *s, const struct inotify_event *ev, voi
         LibvirtWatch *w = userdata;
         const char *base = strrchr(w->socket_path, '/');
 
-        if (ev->len == 0 || !base || !streq(ev->name, base + 1) || w->conn || libvirt_probe_running(&w->probe) || w->cleanup)
+        if (ev->len == 0 || !base || !streq(ev->name, base + 1) || w->conn || libvirt_probe_running(&w->probe) ||
+            w->cleanup)
                 return 0;
         log_debug("%s appeared; connecting to libvirt", w->socket_path);
         backoff_reset(&w->backoff);
@@ -293,8 +294,9 @@ int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, Gue
         w = malloc(sizeof(*w));
         if (!w)
                 return -ENOMEM;
-        *w = (LibvirtWatch) { .event = e, .fn = fn, .userdata = userdata, .callback_id = -1,
-                              .state = LIBVIRT_CONNECTING };
+        *w = (LibvirtWatch) {
+                .event = e, .fn = fn, .userdata = userdata, .callback_id = -1, .state = LIBVIRT_CONNECTING
+        };
         libvirt_probe_init(&w->probe);
         backoff_init(&w->backoff, BACKOFF_MIN, BACKOFF_MAX);
         w->uri = strdup(uri);

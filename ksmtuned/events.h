@@ -23,8 +23,8 @@ KvmWatch *kvm_watch_free(KvmWatch *w);
 typedef struct LibvirtWatch LibvirtWatch;
 
 typedef enum LibvirtState {
-        LIBVIRT_WAITING,     /* the daemon's socket is not there (yet) */
-        LIBVIRT_CONNECTING,  /* probing the socket or opening the connection */
+        LIBVIRT_WAITING,    /* the daemon's socket is not there (yet) */
+        LIBVIRT_CONNECTING, /* probing the socket or opening the connection */
         LIBVIRT_CONNECTED,
         LIBVIRT_BACKING_OFF, /* an attempt failed; the next is scheduled */
         LIBVIRT_UNAVAILABLE, /* the library could not be loaded: no further attempts */

@@ -36,14 +36,14 @@ int libvirt_load(void) {
                 log_warning("Cannot load libvirt.so.0 (%s): libvirt's guest events are not watched", dlerror());
                 return -ENOENT;
         }
-#define X(f)                                                                                      \
-        lv.f = (__typeof__(f) *) dlsym(lv.dl, #f);                                                \
-        if (!lv.f) {                                                                              \
-                log_warning("libvirt.so.0 lacks %s: libvirt's guest events are not watched", #f); \
-                dlclose(lv.dl);                                                                   \
-                lv.dl = NULL;                                                                     \
-                lv.failed = true;                                                                 \
-                return -ENOENT;                                                                   \
+#define X(f)                                                                                                           \
+        lv.f = (__typeof__(f) *) dlsym(lv.dl, #f);                                                                     \
+        if (!lv.f) {                                                                                                   \
+                log_warning("libvirt.so.0 lacks %s: libvirt's guest events are not watched", #f);                      \
+                dlclose(lv.dl);                                                                                        \
+                lv.dl = NULL;                                                                                          \
+                lv.failed = true;                                                                                      \
+                return -ENOENT;                                                                                        \
         }
         LIBVIRT_SYMBOLS(X)
 #undef X
@@ -88,8 +88,7 @@ static ImplWatch *impl_find(int id, bool timer) {
 }
 
 static uint32_t to_epoll(int events) {
-        return (events & VIR_EVENT_HANDLE_READABLE ? EPOLLIN : 0) |
-               (events & VIR_EVENT_HANDLE_WRITABLE ? EPOLLOUT : 0);
+        return (events & VIR_EVENT_HANDLE_READABLE ? EPOLLIN : 0) | (events & VIR_EVENT_HANDLE_WRITABLE ? EPOLLOUT : 0);
 }
 
 static int from_epoll(uint32_t revents) {

@@ -17,17 +17,17 @@
  * libvirt, resolved at run time. Linking it would map ~60 libraries (TLS, Kerberos, LDAP, curl) into a
  * root daemon on every host, libvirt or not; this way only hosts that run libvirt pay for it.
  */
-#define LIBVIRT_SYMBOLS(X)                          \
-        X(virEventRegisterImpl)                     \
-        X(virSetErrorFunc)                          \
-        X(virGetLastErrorMessage)                   \
-        X(virConnectOpenReadOnly)                   \
-        X(virConnectClose)                          \
-        X(virConnectSetKeepAlive)                   \
-        X(virConnectRegisterCloseCallback)          \
-        X(virConnectUnregisterCloseCallback)        \
-        X(virConnectDomainEventRegisterAny)         \
-        X(virConnectDomainEventDeregisterAny)       \
+#define LIBVIRT_SYMBOLS(X)                                                                                             \
+        X(virEventRegisterImpl)                                                                                        \
+        X(virSetErrorFunc)                                                                                             \
+        X(virGetLastErrorMessage)                                                                                      \
+        X(virConnectOpenReadOnly)                                                                                      \
+        X(virConnectClose)                                                                                             \
+        X(virConnectSetKeepAlive)                                                                                      \
+        X(virConnectRegisterCloseCallback)                                                                             \
+        X(virConnectUnregisterCloseCallback)                                                                           \
+        X(virConnectDomainEventRegisterAny)                                                                            \
+        X(virConnectDomainEventDeregisterAny)                                                                          \
         X(virDomainGetName)
 
 typedef struct LibvirtSymbols {

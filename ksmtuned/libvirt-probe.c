@@ -13,11 +13,11 @@
  * we send one call that needs no connection (REMOTE_PROC_AUTH_LIST) ourselves, without blocking, and
  * open the real connection only once a reply proves the daemon serves.
  */
-#define REMOTE_PROGRAM 0x20008086u
+#define REMOTE_PROGRAM          0x20008086u
 #define REMOTE_PROTOCOL_VERSION 1u
-#define REMOTE_PROC_AUTH_LIST 66u
-#define VIR_NET_CALL 0u
-#define VIR_NET_REPLY 1u
+#define REMOTE_PROC_AUTH_LIST   66u
+#define VIR_NET_CALL            0u
+#define VIR_NET_REPLY           1u
 
 static void put_be32(char *p, uint32_t v) {
         p[0] = (char) (v >> 24);

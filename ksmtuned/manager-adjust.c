@@ -106,7 +106,8 @@ int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* How a failed read of the snapshot is reported, and its end: "Failed to VERB PROCWHAT", "RECOVERING PROCWHAT UNTIL". */
+/* How a failed read of the snapshot is reported, and its end: "Failed to VERB PROCWHAT", "RECOVERING PROCWHAT UNTIL".
+ */
 static const struct {
         const char *verb, *what, *recovering, *until;
 } read_words[_SNAPSHOT_PART_MAX] = {

@@ -66,8 +66,8 @@ static int manager_apply_settings(Manager *m, Settings *s) {
         m->params = params;
         apply_log_level(m);
         apply_logfile(m);
-        log_debug("total %" PRIu64 " kB, sleep %" PRIu64 " ms, thres %" PRIu64 " kB", params.total,
-                  params.sleep_ms, params.thres);
+        log_debug("total %" PRIu64 " kB, sleep %" PRIu64 " ms, thres %" PRIu64 " kB", params.total, params.sleep_ms,
+                  params.thres);
         return 0;
 }
 
@@ -266,8 +266,10 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         if (!opts->dry_run && faccessat(m->apply.ksm_fd, "run", W_OK, AT_EACCESS) < 0) {
                 r = negative_errno();
                 if (r == -EACCES || r == -EPERM || r == -EROFS)
-                        return log_error_errno(r, "Cannot write %s/run: %m (ksmtuned must run as root; "
-                                                  "use --dry-run to only watch)", opts->ksm_dir);
+                        return log_error_errno(r,
+                                               "Cannot write %s/run: %m (ksmtuned must run as root; "
+                                               "use --dry-run to only watch)",
+                                               opts->ksm_dir);
                 return log_error_errno(r, "Cannot write %s/run: %m", opts->ksm_dir);
         }
 
@@ -312,7 +314,8 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         (void) sd_event_source_set_priority(m->retune, SD_EVENT_PRIORITY_IDLE);
         (void) sd_event_source_set_enabled(m->retune, SD_EVENT_OFF);
 
-        r = sd_event_add_time(m->event, &m->adaptive_timer, CLOCK_MONOTONIC, 0, 50 * 1000, manager_on_adaptive_check, m);
+        r = sd_event_add_time(m->event, &m->adaptive_timer, CLOCK_MONOTONIC, 0, 50 * 1000, manager_on_adaptive_check,
+                              m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the adaptive policy's timer: %m");
         (void) sd_event_source_set_enabled(m->adaptive_timer, SD_EVENT_OFF);

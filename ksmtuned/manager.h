@@ -33,7 +33,7 @@ typedef struct Manager {
         sd_event *event;
         sd_event_source *timer;
         sd_event_source *retune;
-        sd_event_source *settle; /* the adjustment that guest events are waiting for */
+        sd_event_source *settle;         /* the adjustment that guest events are waiting for */
         sd_event_source *adaptive_timer; /* KSM_POLICY=adaptive's own checks between adjustments */
         sd_event_source *signals[4];
         Pending pending;

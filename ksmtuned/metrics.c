@@ -9,9 +9,12 @@
 #include "util.h"
 
 static const char *const trigger_labels[_TRIGGER_MAX] = {
-        [TRIGGER_START_UP] = "start-up",        [TRIGGER_INTERVAL] = "interval",
-        [TRIGGER_SIGNAL] = "signal",            [TRIGGER_RELOAD] = "reload",
-        [TRIGGER_GUEST_EVENT] = "guest-event",  [TRIGGER_RECONNECT] = "libvirt-reconnect",
+        [TRIGGER_START_UP] = "start-up",
+        [TRIGGER_INTERVAL] = "interval",
+        [TRIGGER_SIGNAL] = "signal",
+        [TRIGGER_RELOAD] = "reload",
+        [TRIGGER_GUEST_EVENT] = "guest-event",
+        [TRIGGER_RECONNECT] = "libvirt-reconnect",
         [TRIGGER_OTHER] = "other",
 };
 

@@ -22,8 +22,8 @@ typedef struct Metrics {
         bool has_ksmd_ratio;
         double ksmd_cpu_ratio;
         uint64_t adjustments[_TRIGGER_MAX]; /* by trigger */
-        int libvirt_connected; /* -1: libvirt not watched */
-        double timestamp;      /* seconds since the epoch */
+        int libvirt_connected;              /* -1: libvirt not watched */
+        double timestamp;                   /* seconds since the epoch */
 } Metrics;
 
 int metrics_format(const Metrics *m, char **ret);

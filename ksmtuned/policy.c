@@ -93,11 +93,10 @@ int64_t policy_clamp(const Settings *s, int64_t npages) {
  * KSM_STOP_MODE=unmerge: when stopping, also unmerge, but only if MemAvailable holds the merged pages
  * and free memory stays above the threshold afterwards (or the next adjustment would start KSM again).
  */
-void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages,
-                   Decision *ret) {
+void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages, Decision *ret) {
         bool available = s->free_source == FREE_AVAILABLE && snap->has_mem_available;
-        uint64_t free_kb = available ? snap->mem_available
-                                     : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+        uint64_t free_kb =
+                available ? snap->mem_available : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
         Decision d = {
                 .free = free_kb,
                 .thres = p->thres,
@@ -159,8 +158,8 @@ static void policy_adaptive(const Settings *s, const Snapshot *snap, bool event,
  *           since the last adjustment.
  * @st: carried from the previous step; updated.
  */
-void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap, Trigger trigger,
-                 PolicyState *st, Decision *ret) {
+void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap, Trigger trigger, PolicyState *st,
+                 Decision *ret) {
         Decision d;
 
         policy_decide(s, p, snap, st->npages, &d);

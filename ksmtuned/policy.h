@@ -46,20 +46,20 @@ typedef struct Snapshot {
         uint64_t committed; /* resident memory of guest processes (as KSM_COMMITTED measures it) */
         unsigned guests;    /* how many processes counted */
         uint64_t mem_available;
-        bool has_mem_available;    /* kernels before 3.14 lack it */
-        bool has_ksmd_cpu;         /* false at the first adjustment, or without ksmd in /proc */
+        bool has_mem_available;     /* kernels before 3.14 lack it */
+        bool has_ksmd_cpu;          /* false at the first adjustment, or without ksmd in /proc */
         unsigned ksmd_cpu_permille; /* ksmd's CPU since the previous adjustment, in ‰ of one CPU */
-        uint64_t merged;           /* what unmerging would take back: (pages_sharing + ksm_zero_pages) pages */
-        unsigned guest_fallbacks;  /* guests counted by RSS: their PSS or merged pages could not be read */
+        uint64_t merged;            /* what unmerging would take back: (pages_sharing + ksm_zero_pages) pages */
+        unsigned guest_fallbacks;   /* guests counted by RSS: their PSS or merged pages could not be read */
 
         /* KSM as it stood before the adjustment. */
-        KsmCounters counters;      /* absent files read as 0 */
-        bool has_counters;         /* full_scans, pages_shared and pages_sharing were there */
+        KsmCounters counters; /* absent files read as 0 */
+        bool has_counters;    /* full_scans, pages_shared and pages_sharing were there */
         bool has_general_profit;
-        int64_t general_profit;    /* bytes; may be negative */
+        int64_t general_profit;          /* bytes; may be negative */
         bool knob_known[_KNOB_ADJUSTED]; /* false: the knob could not be read */
         uint64_t knob[_KNOB_ADJUSTED];
-        bool advisor_owns;         /* advisor_mode is scan-time: the kernel sets pages_to_scan */
+        bool advisor_owns; /* advisor_mode is scan-time: the kernel sets pages_to_scan */
 } Snapshot;
 
 typedef struct Decision {
@@ -82,17 +82,16 @@ typedef struct Decision {
 
 /* What the policy carries from one adjustment to the next. */
 typedef struct PolicyState {
-        int64_t npages;      /* the original's npages: it carries on, whatever KSM_POLICY says */
-        bool have_last;      /* an adjustment has decided before */
-        uint64_t last_free;  /* its free memory, kB */
+        int64_t npages;     /* the original's npages: it carries on, whatever KSM_POLICY says */
+        bool have_last;     /* an adjustment has decided before */
+        uint64_t last_free; /* its free memory, kB */
         AdaptiveState adaptive;
-        AdaptiveStep step;   /* with KSM_POLICY=adaptive and KSM on: the controller's last step */
+        AdaptiveStep step; /* with KSM_POLICY=adaptive and KSM on: the controller's last step */
 } PolicyState;
 
 void policy_params(const Settings *s, uint64_t mem_total, PolicyParams *ret);
 int64_t policy_clamp(const Settings *s, int64_t npages);
-void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages,
-                   Decision *ret);
-void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap, Trigger trigger,
-                 PolicyState *st, Decision *ret);
+void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages, Decision *ret);
+void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap, Trigger trigger, PolicyState *st,
+                 Decision *ret);
 void policy_adaptive_check(const Settings *s, const Snapshot *snap, PolicyState *st, Decision *d);

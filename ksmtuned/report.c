@@ -38,13 +38,17 @@ void report_line(char *buf, size_t size, unsigned n, const char *reason, const D
                          " (%u guests)%s -> start pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64 " (%s%s)",
                          n, reason, d->total, d->free, d->thres, d->committed, snap->guests, extra, d->npages,
                          d->sleep_ms, adaptive,
-                         d->boost ? "boost" : d->cpu_capped ? "decay: ksmd over its CPU budget" : "decay");
+                         d->boost        ? "boost"
+                         : d->cpu_capped ? "decay: ksmd over its CPU budget"
+                                         : "decay");
         else
                 snprintf(buf, size,
                          "adjustment #%u (%s): total %" PRIu64 " free %" PRIu64 " thres %" PRIu64 " committed %" PRIu64
                          " (%u guests)%s -> stop%s",
                          n, reason, d->total, d->free, d->thres, d->committed, snap->guests, extra,
-                         d->unmerge ? " and unmerge" : d->unmerge_refused ? " (unmerge refused: memory too short)" : "");
+                         d->unmerge           ? " and unmerge"
+                         : d->unmerge_refused ? " (unmerge refused: memory too short)"
+                                              : "");
 }
 
 /* Append to the string in @buf, whatever fits. */
@@ -76,8 +80,9 @@ void report_status(char *buf, size_t size, const Decision *d, const Snapshot *sn
                 snprintf(buf, size,
                          "KSM on: pages_to_scan %" PRIi64 ", sleep %" PRIu64 " ms; free %s %s threshold %s; "
                          "guests commit %s%s",
-                         d->npages, d->sleep_ms, format_kb(a, sizeof(a), d->free), d->boost ? "<" : ">=",
-                         format_kb(b, sizeof(b), d->thres), format_kb(c, sizeof(c), d->committed), extra);
+                         d->npages, d->sleep_ms, format_kb(a, sizeof(a), d->free),
+                         d->boost ? "<" : ">=", format_kb(b, sizeof(b), d->thres),
+                         format_kb(c, sizeof(c), d->committed), extra);
         else
                 snprintf(buf, size, "KSM off: free %s > threshold %s, guests commit %s of %s%s",
                          format_kb(a, sizeof(a), d->free), format_kb(b, sizeof(b), d->thres),

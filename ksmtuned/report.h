@@ -27,11 +27,11 @@ typedef struct JournalFields {
 
 /* What the metrics say besides the decision and the snapshot. */
 typedef struct MetricsExtra {
-        uint64_t run;           /* KSM's run knob after the adjustment */
-        bool has_ksmd;          /* ksmd's CPU time was sampled */
+        uint64_t run;  /* KSM's run knob after the adjustment */
+        bool has_ksmd; /* ksmd's CPU time was sampled */
         double ksmd_cpu_seconds;
-        int libvirt_connected;  /* -1: libvirt not watched */
-        double timestamp;       /* seconds since the epoch */
+        int libvirt_connected; /* -1: libvirt not watched */
+        double timestamp;      /* seconds since the epoch */
 } MetricsExtra;
 
 const char *format_kb(char *buf, size_t size, uint64_t kb);

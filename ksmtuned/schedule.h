@@ -11,9 +11,9 @@
 typedef struct Pending {
         bool armed;
         uint64_t due;
-        unsigned count;    /* events since the last adjustment */
-        Trigger trigger;   /* the first event's */
-        char first[96];    /* the first event's reason, shown with "+N more" */
+        unsigned count;  /* events since the last adjustment */
+        Trigger trigger; /* the first event's */
+        char first[96];  /* the first event's reason, shown with "+N more" */
 } Pending;
 
 bool pending_add(Pending *p, uint64_t now, uint64_t settle, Trigger trigger, const char *reason);

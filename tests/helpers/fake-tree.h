@@ -19,7 +19,7 @@ typedef struct FakeTree {
 
 /* Write @rel (under the tree's root, parent directories made as needed) with printf-formatted text. */
 __attribute__((format(printf, 3, 4))) static inline void fake_put(const FakeTree *t, const char *rel,
-                                                                   const char *format, ...) {
+                                                                  const char *format, ...) {
         char path[PATH_MAX], *text = NULL;
         _cleanup_close_ int fd = -1;
         va_list ap;
@@ -57,11 +57,20 @@ static inline uint64_t fake_get_u64(const FakeTree *t, const char *rel) {
 /* KSM's directory as today's kernels have it, stopped and with nothing merged. */
 static inline void fake_ksm(const FakeTree *t) {
         static const char *const knobs[][2] = {
-                { "run", "0" },           { "pages_to_scan", "100" },    { "sleep_millisecs", "20" },
-                { "full_scans", "0" },    { "pages_shared", "0" },       { "pages_sharing", "0" },
-                { "pages_unshared", "0" }, { "pages_volatile", "0" },    { "ksm_zero_pages", "0" },
-                { "general_profit", "0" }, { "smart_scan", "1" },        { "use_zero_pages", "0" },
-                { "max_page_sharing", "256" }, { "merge_across_nodes", "1" },
+                { "run", "0" },
+                { "pages_to_scan", "100" },
+                { "sleep_millisecs", "20" },
+                { "full_scans", "0" },
+                { "pages_shared", "0" },
+                { "pages_sharing", "0" },
+                { "pages_unshared", "0" },
+                { "pages_volatile", "0" },
+                { "ksm_zero_pages", "0" },
+                { "general_profit", "0" },
+                { "smart_scan", "1" },
+                { "use_zero_pages", "0" },
+                { "max_page_sharing", "256" },
+                { "merge_across_nodes", "1" },
                 { "advisor_mode", "[none] scan-time" },
         };
         char rel[64];
@@ -73,8 +82,8 @@ static inline void fake_ksm(const FakeTree *t) {
 }
 
 /* PROC/meminfo in kB; @available < 0 leaves MemAvailable out (kernels before 3.14). */
-static inline void fake_meminfo(const FakeTree *t, uint64_t total, uint64_t free_kb, uint64_t buffers,
-                                uint64_t cached, int64_t available) {
+static inline void fake_meminfo(const FakeTree *t, uint64_t total, uint64_t free_kb, uint64_t buffers, uint64_t cached,
+                                int64_t available) {
         char avail[64] = "";
 
         if (available >= 0)

@@ -34,7 +34,13 @@ static void apply(const Decision *d, ApplyResult *ret) {
 }
 
 static const Decision run_decision = {
-        .run = true, .boost = true, .npages = 400, .sleep_ms = 25, .free = 100, .thres = 200, .total = 1000,
+        .run = true,
+        .boost = true,
+        .npages = 400,
+        .sleep_ms = 25,
+        .free = 100,
+        .thres = 200,
+        .total = 1000,
 };
 
 START_TEST(test_start_then_nothing_to_do) {

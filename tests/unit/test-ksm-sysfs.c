@@ -229,7 +229,7 @@ START_TEST(test_update) {
 
         /* Unchanged: 0, and the file is not written at all (its old mtime stays). */
         put("sleep_millisecs", "20\n");
-        ck_assert_int_eq(utimensat(dfd, "sleep_millisecs", (const struct timespec[2]){ { 1, 0 }, { 1, 0 } }, 0), 0);
+        ck_assert_int_eq(utimensat(dfd, "sleep_millisecs", (const struct timespec[2]) { { 1, 0 }, { 1, 0 } }, 0), 0);
         ck_assert_int_eq(ksm_update_u64(dfd, "sleep_millisecs", 20), 0);
         ck_assert_int_eq(fstatat(dfd, "sleep_millisecs", &st, 0), 0);
         ck_assert_int_eq(st.st_mtim.tv_sec, 1);

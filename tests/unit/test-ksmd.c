@@ -63,10 +63,9 @@ END_TEST
 
 START_TEST(test_parse_bad_fixtures) {
         static const char *const bad[] = {
-                "truncated.stat",      /* cut after utime */
-                "no-close-paren.stat", /* "(ksmd S 2 ..." */
-                "malformed-utime.stat",
-                "overflow-utime.stat", /* 2^64 */
+                "truncated.stat",                              /* cut after utime */
+                "no-close-paren.stat",                         /* "(ksmd S 2 ..." */
+                "malformed-utime.stat", "overflow-utime.stat", /* 2^64 */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -80,7 +79,7 @@ START_TEST(test_parse_bad_fixtures) {
 END_TEST
 
 /* Fields 16 to 52 of a kernel thread's stat line. */
-#define TAIL \
+#define TAIL                                                                                                           \
         " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
 
 static void check_bad(const char *text) {

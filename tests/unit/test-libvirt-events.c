@@ -65,9 +65,8 @@ static bool seen_n(void *arg) {
 
 Seen seen;
 
-static const char domain_xml[] =
-        "<domain type='test'><name>ksmtuned-unit</name><memory>8192</memory><vcpu>1</vcpu>"
-        "<os><type>hvm</type></os></domain>";
+static const char domain_xml[] = "<domain type='test'><name>ksmtuned-unit</name><memory>8192</memory><vcpu>1</vcpu>"
+                                 "<os><type>hvm</type></os></domain>";
 
 START_TEST(test_lifecycle_events) {
         sd_event *e = NULL;

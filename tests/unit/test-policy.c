@@ -174,7 +174,8 @@ START_TEST(test_no_wraparound) {
 }
 END_TEST
 
-/* The opt-in behaviour for today's kernels, on the same 16 GiB host (thres 3355443 kB). */
+/* The opt-in behaviour for today's kernels, on the same 16 GiB host (thres 3355443 kB); one case a row. */
+/* clang-format off */
 static const struct {
         const char *what;
         int64_t free_source, cpu_budget, stop_mode;
@@ -220,6 +221,7 @@ static const struct {
         { "unmerge mode while running: nothing to unmerge", FREE_CLASSIC, 0, STOP_UNMERGE, 1000, 0, 8000000, 0,
           1000000, true, false, 0, 300, true, true, false, false, false, 600, 1000 },
 };
+/* clang-format on */
 
 START_TEST(test_modern) {
         Settings s = defaults();

@@ -4,12 +4,24 @@
 #include "unit.h"
 
 static const Decision on = {
-        .run = true, .boost = true, .npages = 1550, .sleep_ms = 10, .free = 1536, .thres = 409600,
-        .committed = 3 * 1024 * 1024, .total = 2 * 1024 * 1024,
+        .run = true,
+        .boost = true,
+        .npages = 1550,
+        .sleep_ms = 10,
+        .free = 1536,
+        .thres = 409600,
+        .committed = 3 * 1024 * 1024,
+        .total = 2 * 1024 * 1024,
 };
 static const Decision off = {
-        .run = false, .npages = 64, .sleep_ms = 10, .free = 1800000, .thres = 409600, .committed = 0,
-        .total = 2 * 1024 * 1024, .unmerge_refused = true,
+        .run = false,
+        .npages = 64,
+        .sleep_ms = 10,
+        .free = 1800000,
+        .thres = 409600,
+        .committed = 0,
+        .total = 2 * 1024 * 1024,
+        .unmerge_refused = true,
 };
 static const Snapshot snap = { .guests = 2, .has_ksmd_cpu = true, .ksmd_cpu_permille = 125 };
 
@@ -49,9 +61,10 @@ START_TEST(test_status) {
         char status[512];
 
         report_status(status, sizeof(status), &on, &snap, &x);
-        ck_assert_str_eq(status, "KSM on: pages_to_scan 1550, sleep 10 ms; free 1.5 MiB < threshold 400.0 MiB; "
-                                 "guests commit 3.0 GiB; ksmd 12.5% CPU; advisor owns pages_to_scan; libvirt connected; "
-                                 "configuration reload failed, previous one in force");
+        ck_assert_str_eq(status,
+                         "KSM on: pages_to_scan 1550, sleep 10 ms; free 1.5 MiB < threshold 400.0 MiB; "
+                         "guests commit 3.0 GiB; ksmd 12.5% CPU; advisor owns pages_to_scan; libvirt connected; "
+                         "configuration reload failed, previous one in force");
         report_status(status, sizeof(status), &off, &(Snapshot) {}, &(StatusExtra) {});
         ck_assert_str_eq(status, "KSM off: free 1.7 GiB > threshold 400.0 MiB, guests commit 0 kB of 2.0 GiB");
 }
