@@ -25,6 +25,7 @@ struct LibvirtWatch {
         char *uri;
         char socket_path[108]; /* empty: no local socket to wait for (remote or in-process URIs) */
         GuestEventFn fn;
+        LibvirtNoteFn note; /* NULL: nothing to tell */
         void *userdata;
 
         LibvirtState state;
@@ -87,16 +88,21 @@ int libvirt_socket_for_uri(const char *uri, char *buf, size_t size) {
 
 static void watch_schedule(LibvirtWatch *w, uint64_t delay);
 
+static void watch_note(LibvirtWatch *w, LibvirtNote note) {
+        note.uri = w->uri;
+        if (w->note)
+                w->note(w->userdata, &note);
+}
+
 static void watch_failed(LibvirtWatch *w, const char *what) {
         uint64_t delay = backoff_fail(&w->backoff);
 
         if (!w->outage_reported) {
-                log_info("libvirt at %s is not available (%s); retrying with back-off up to %llu s", w->uri, what,
-                         (unsigned long long) (BACKOFF_MAX / USEC_PER_SEC));
+                watch_note(w,
+                           (LibvirtNote) { .kind = LIBVIRT_NOTE_UNAVAILABLE, .what = what, .max_usec = BACKOFF_MAX });
                 w->outage_reported = true;
         } else
-                log_debug("libvirt at %s: %s; next attempt in %llu ms", w->uri, what,
-                          (unsigned long long) (delay / 1000));
+                watch_note(w, (LibvirtNote) { .kind = LIBVIRT_NOTE_RETRY_FAILED, .what = what, .next_usec = delay });
         w->state = w->socket_path[0] && access(w->socket_path, F_OK) < 0 ? LIBVIRT_WAITING : LIBVIRT_BACKING_OFF;
         watch_schedule(w, delay);
         w->fn(w->userdata, TRIGGER_NONE, NULL);
@@ -131,7 +137,7 @@ static int on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int det
         if (event_changes_memory(event))
                 w->fn(w->userdata, TRIGGER_GUEST_EVENT, reason);
         else
-                log_debug("%s (detail %d): no change to guest memory, no adjustment", reason, detail);
+                watch_note(w, (LibvirtNote) { .kind = LIBVIRT_NOTE_IGNORED, .what = reason, .detail = detail });
         return 0;
 }
 
@@ -163,8 +169,9 @@ static void on_close(virConnectPtr conn, int reason, void *opaque) {
         static const char *const reasons[] = { "error", "end of file", "keepalive timeout", "client request" };
         LibvirtWatch *w = opaque;
 
-        log_info("Lost the connection to libvirt at %s (%s); reconnecting", w->uri,
-                 reason >= 0 && (size_t) reason < ELEMENTSOF(reasons) ? reasons[reason] : "unknown");
+        watch_note(w, (LibvirtNote) { .kind = LIBVIRT_NOTE_LOST,
+                                      .what = reason >= 0 && (size_t) reason < ELEMENTSOF(reasons) ? reasons[reason]
+                                                                                                   : "unknown" });
         w->outage_reported = true;
         w->state = LIBVIRT_BACKING_OFF;
         /* The connection must not be closed from inside its own close callback. */
@@ -194,7 +201,7 @@ static void watch_connect(LibvirtWatch *w) {
                 watch_failed(w, err ? err : "cannot subscribe to domain events");
                 return;
         }
-        log_info("Connected to libvirt at %s: guests starting and stopping now trigger adjustments", w->uri);
+        watch_note(w, (LibvirtNote) { .kind = LIBVIRT_NOTE_CONNECTED });
         w->state = LIBVIRT_CONNECTED;
         w->outage_reported = false;
         backoff_reset(&w->backoff);
@@ -278,12 +285,14 @@ static void watch_schedule(LibvirtWatch *w, uint64_t delay) {
 /**
  * libvirt_watch_new() - watch the guests of the libvirt at @uri, connecting when its daemon is there.
  * @socket_path: the socket to wait for and probe; NULL to derive it from @uri.
+ * @fn: told of guest events and of every change of state (for STATUS=).
+ * @note: told what to log (connected, unavailable, lost, events ignored); NULL: nothing.
  *
  * Nothing is loaded or connected here: the first attempt runs from the loop. libvirt is loaded only
  * once a local daemon's socket exists (or at once for URIs without one).
  */
-int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, GuestEventFn fn, void *userdata,
-                      LibvirtWatch **ret) {
+int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, GuestEventFn fn, LibvirtNoteFn note,
+                      void *userdata, LibvirtWatch **ret) {
         LibvirtWatch *w;
         int r;
 
@@ -295,7 +304,7 @@ int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, Gue
         if (!w)
                 return -ENOMEM;
         *w = (LibvirtWatch) {
-                .event = e, .fn = fn, .userdata = userdata, .callback_id = -1, .state = LIBVIRT_CONNECTING
+                .event = e, .fn = fn, .note = note, .userdata = userdata, .callback_id = -1, .state = LIBVIRT_CONNECTING
         };
         libvirt_probe_init(&w->probe);
         backoff_init(&w->backoff, BACKOFF_MIN, BACKOFF_MAX);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <systemd/sd-event.h>
 
@@ -30,8 +31,28 @@ typedef enum LibvirtState {
         LIBVIRT_UNAVAILABLE, /* the library could not be loaded: no further attempts */
 } LibvirtState;
 
-int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, GuestEventFn fn, void *userdata,
-                      LibvirtWatch **ret);
+/* What the libvirt watch has to tell, besides guest events: for the caller to log. */
+typedef enum LibvirtNoteKind {
+        LIBVIRT_NOTE_CONNECTED,    /* connected: guest events flow */
+        LIBVIRT_NOTE_UNAVAILABLE,  /* the first failed attempt of an outage: why, and the longest back-off */
+        LIBVIRT_NOTE_RETRY_FAILED, /* a further failed attempt: why, and the delay until the next */
+        LIBVIRT_NOTE_LOST,         /* the connection closed: libvirt's reason */
+        LIBVIRT_NOTE_IGNORED,      /* a lifecycle event that changes no guest memory: which, and its detail */
+} LibvirtNoteKind;
+
+typedef struct LibvirtNote {
+        LibvirtNoteKind kind;
+        const char *uri;
+        const char *what;   /* why, or which event; NULL for CONNECTED */
+        uint64_t next_usec; /* RETRY_FAILED: the delay until the next attempt */
+        uint64_t max_usec;  /* UNAVAILABLE: the longest back-off */
+        int detail;         /* IGNORED: libvirt's detail code */
+} LibvirtNote;
+
+typedef void (*LibvirtNoteFn)(void *userdata, const LibvirtNote *note);
+
+int libvirt_watch_new(sd_event *e, const char *uri, const char *socket_path, GuestEventFn fn, LibvirtNoteFn note,
+                      void *userdata, LibvirtWatch **ret);
 LibvirtWatch *libvirt_watch_free(LibvirtWatch *w);
 LibvirtState libvirt_watch_state(const LibvirtWatch *w);
 const char *libvirt_state_to_string(LibvirtState s);

@@ -149,6 +149,29 @@ static void on_guest_event(void *userdata, Trigger trigger, const char *reason) 
         }
 }
 
+/* What the libvirt watch has to tell, in the log. */
+static void on_libvirt_note(void *userdata, const LibvirtNote *n) {
+        switch (n->kind) {
+        case LIBVIRT_NOTE_CONNECTED:
+                log_info("Connected to libvirt at %s: guests starting and stopping now trigger adjustments", n->uri);
+                break;
+        case LIBVIRT_NOTE_UNAVAILABLE:
+                log_info("libvirt at %s is not available (%s); retrying with back-off up to %llu s", n->uri, n->what,
+                         (unsigned long long) (n->max_usec / 1000000));
+                break;
+        case LIBVIRT_NOTE_RETRY_FAILED:
+                log_debug("libvirt at %s: %s; next attempt in %llu ms", n->uri, n->what,
+                          (unsigned long long) (n->next_usec / 1000));
+                break;
+        case LIBVIRT_NOTE_LOST:
+                log_info("Lost the connection to libvirt at %s (%s); reconnecting", n->uri, n->what);
+                break;
+        case LIBVIRT_NOTE_IGNORED:
+                log_debug("%s (detail %d): no change to guest memory, no adjustment", n->what, n->detail);
+                break;
+        }
+}
+
 /* Start, stop or restart the event sources so they match the settings in force. */
 static void manager_apply_events(Manager *m, const Settings *old) {
         int r;
@@ -168,7 +191,8 @@ static void manager_apply_events(Manager *m, const Settings *old) {
                 return;
         m->libvirt = libvirt_watch_free(m->libvirt);
         if (m->settings.libvirt_uri && *m->settings.libvirt_uri) {
-                r = libvirt_watch_new(m->event, m->settings.libvirt_uri, NULL, on_guest_event, m, &m->libvirt);
+                r = libvirt_watch_new(m->event, m->settings.libvirt_uri, NULL, on_guest_event, on_libvirt_note, m,
+                                      &m->libvirt);
                 if (r < 0)
                         log_warning_errno(r, "Cannot watch libvirt at %s: %m", m->settings.libvirt_uri);
         }
