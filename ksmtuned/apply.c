@@ -13,6 +13,7 @@
 #include "log.h"
 #include "report.h"
 
+/* Write through @ksm_fd, @ksm_dir opened (apply_check_dir() may replace it; the caller closes it). */
 void apply_init(Applier *a, int ksm_fd, const char *ksm_dir) {
         *a = (Applier) { .ksm_fd = ksm_fd, .ksm_dir = ksm_dir };
 }
