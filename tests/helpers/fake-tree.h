@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <sys/stat.h>
 
+#include "ksm-sysfs.h"
 #include "unit.h"
 
 typedef struct FakeTree {
@@ -106,16 +107,29 @@ static inline void fake_process(const FakeTree *t, int pid, const char *comm, ui
         fake_put(t, rel, "%" PRIu64 " %" PRIu64 " 300 40 0 900 0\n", rss_pages * 4, rss_pages);
 }
 
-/* ksmd as PROC/PID/stat shows it: a kernel thread (child of kthreadd, PF_KTHREAD) with its CPU ticks. */
-static inline void fake_ksmd(const FakeTree *t, int pid, uint64_t utime, uint64_t stime) {
+/* PROC/PID/stat as Linux 6.18 writes it: a kernel thread (PF_KTHREAD) when @ppid is kthreadd's 2. */
+static inline void fake_stat(const FakeTree *t, int pid, const char *comm, int ppid, uint64_t utime, uint64_t stime) {
         char rel[64];
 
         snprintf(rel, sizeof(rel), "proc/%d/stat", pid);
         fake_put(t, rel,
-                 "%d (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 %" PRIu64 " %" PRIu64
-                 " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0"
-                 " 0 0 0\n",
-                 pid, utime, stime);
+                 "%d (%s) S %d 0 0 0 -1 %s 0 0 0 0 %" PRIu64 " %" PRIu64
+                 " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0"
+                 " 0 0 0 0\n",
+                 pid, comm, ppid, ppid == 2 ? "2129984" : "4194560", utime, stime);
+}
+
+/* ksmd, a kernel thread, with its CPU ticks. */
+static inline void fake_ksmd(const FakeTree *t, int pid, uint64_t utime, uint64_t stime) {
+        fake_stat(t, pid, "ksmd", 2, utime, stime);
+}
+
+/* The KSM knob @name holds @text, as written. */
+static inline void fake_knob(const FakeTree *t, const char *name, const char *text) {
+        char rel[128];
+
+        snprintf(rel, sizeof(rel), "ksm/%s", name);
+        fake_put(t, rel, "%s", text);
 }
 
 /* A new tree /tmp/ksmtuned-NAME-XXXXXX with empty proc/ and ksm/. */
@@ -131,4 +145,17 @@ static inline void fake_tree_new(FakeTree *t, const char *name) {
 /* Remove the tree and everything in it. */
 static inline void fake_tree_free(FakeTree *t) {
         nftw(t->root, unit_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A new tree, and its KSM directory opened in *@ret_dfd: for tests that read and write knobs. */
+static inline void fake_tree_new_ksm(FakeTree *t, const char *name, int *ret_dfd) {
+        fake_tree_new(t, name);
+        ck_assert_int_eq(ksm_open_dir(t->ksm, ret_dfd), 0);
+}
+
+/* Close *@dfd and remove the tree. */
+static inline void fake_tree_free_ksm(FakeTree *t, int *dfd) {
+        closep(dfd);
+        *dfd = -1;
+        fake_tree_free(t);
 }

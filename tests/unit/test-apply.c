@@ -12,17 +12,15 @@ static Settings s;
 static void setup(void) {
         int fd;
 
-        fake_tree_new(&t, "apply");
+        fake_tree_new_ksm(&t, "apply", &fd);
         fake_ksm(&t);
-        ck_assert_int_eq(ksm_open_dir(t.ksm, &fd), 0);
         apply_init(&a, fd, t.ksm);
         settings_init(&s);
 }
 
 static void teardown(void) {
-        closep(&a.ksm_fd);
         settings_done(&s);
-        fake_tree_free(&t);
+        fake_tree_free_ksm(&t, &a.ksm_fd);
 }
 
 /* What the manager does: read KSM as it stands, then apply @d to it. */

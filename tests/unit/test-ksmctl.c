@@ -12,28 +12,21 @@
 #include "ksmctl-ops.h"
 #include "util.h"
 
-#include "unit.h"
+#include "fake-tree.h"
 
-static char tmpdir[] = "/tmp/test-ksmctl.XXXXXX";
+static FakeTree t;
 static int dfd = -1;
 
 static void setup(void) {
-        unit_tmpdir_make(tmpdir);
-        ck_assert_int_eq(ksm_open_dir(tmpdir, &dfd), 0);
+        fake_tree_new_ksm(&t, "ksmctl", &dfd);
 }
 
 static void teardown(void) {
-        close(dfd);
-        dfd = -1;
-        unit_tmpdir_remove(tmpdir);
+        fake_tree_free_ksm(&t, &dfd);
 }
 
 static void put(const char *name, const char *content) {
-        _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        size_t n = strlen(content);
-
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+        fake_knob(&t, name, content);
 }
 
 static uint64_t get(const char *name) {
@@ -844,38 +837,17 @@ END_TEST
  */
 static void put_proc(const char *rel, const char *content) {
         char path[PATH_MAX];
-        _cleanup_close_ int fd = -1;
-        size_t n = strlen(content);
 
-        snprintf(path, sizeof(path), "%s/proc", tmpdir);
-        (void) mkdir(path, 0755);
-        snprintf(path, sizeof(path), "%s/proc/%s", tmpdir, rel);
-        *strrchr(path, '/') = '\0';
-        (void) mkdir(path, 0755);
-        snprintf(path, sizeof(path), "%s/proc/%s", tmpdir, rel);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ck_assert_msg(fd >= 0, "%s: %m", path);
-        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+        snprintf(path, sizeof(path), "proc/%s", rel);
+        fake_put(&t, path, "%s", content);
 }
 
-/* A /proc/PID/stat line as Linux 6.18 writes it; flags 2129984 = a kernel thread (PF_KTHREAD). */
 static void put_stat(int pid, const char *comm, int ppid, uint64_t utime, uint64_t stime) {
-        char rel[32], line[512];
-
-        snprintf(rel, sizeof(rel), "%d/stat", pid);
-        snprintf(line, sizeof(line),
-                 "%d (%s) S %d 0 0 0 -1 %s 0 0 0 0 %" PRIu64 " %" PRIu64
-                 " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 "
-                 "0 0 0 0\n",
-                 pid, comm, ppid, ppid == 2 ? "2129984" : "4194560", utime, stime);
-        put_proc(rel, line);
+        fake_stat(&t, pid, comm, ppid, utime, stime);
 }
 
 static const char *proc_dir(void) {
-        static char path[PATH_MAX];
-
-        snprintf(path, sizeof(path), "%s/proc", tmpdir);
-        return path;
+        return t.proc;
 }
 
 /* init, kthreadd, ksmd as PID 37 (utime 100, stime 50), a user process named ksmd, a strange name. */
@@ -1046,7 +1018,7 @@ START_TEST(test_ksmd_cpu_errors) {
         ck_assert_int_eq(c.pid, 4242); /* untouched */
         ck_assert_uint_eq(fc.sleeps, 0);
 
-        snprintf(missing, sizeof(missing), "%s/nonexistent", tmpdir);
+        snprintf(missing, sizeof(missing), "%s/nonexistent", t.root);
         ck_assert_int_eq(ksmctl_ksmd_cpu_read(missing, 100, 0, NULL, &c), -ENOENT);
 
         put_stat(37, "ksmd", 2, 100, 50);

@@ -12,18 +12,17 @@ static long page_kb;
 static void setup(void) {
         char err[128];
 
-        fake_tree_new(&t, "snapshot");
+        src = (SnapshotSource) { .matcher = &matcher, .committed_source = COMMITTED_RSS };
+        fake_tree_new_ksm(&t, "snapshot", &src.ksm_fd);
         fake_ksm(&t);
+        src.proc_dir = t.proc;
         ck_assert_int_eq(guest_matcher_init(&matcher, DEFAULT_GUEST_COMM, NULL, err, sizeof(err)), 0);
-        src = (SnapshotSource) { .proc_dir = t.proc, .matcher = &matcher, .committed_source = COMMITTED_RSS };
-        ck_assert_int_eq(ksm_open_dir(t.ksm, &src.ksm_fd), 0);
         page_kb = sysconf(_SC_PAGESIZE) / 1024;
 }
 
 static void teardown(void) {
-        closep(&src.ksm_fd);
         guest_matcher_done(&matcher);
-        fake_tree_free(&t);
+        fake_tree_free_ksm(&t, &src.ksm_fd);
 }
 
 START_TEST(test_read) {
