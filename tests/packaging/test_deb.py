@@ -269,7 +269,7 @@ def build_pve_standin(out):
     return deb
 
 
-def replace_proxmox(name, disable=False, delete=False):
+def replace_proxmox(name, disable=False, delete=False, with_dpkg=False):
     need_all()
     with RealKsm(), Root(name) as root:
         old = root.add_package(build_pve_standin(os.path.join(root.pkgs, "build")))
@@ -284,10 +284,15 @@ def replace_proxmox(name, disable=False, delete=False):
         if disable:
             root.sh("systemctl disable --now ksmtuned.service")
 
-        r = root.apt("install", new)
+        if with_dpkg:
+            # dpkg itself removes the conflicting package in favour of ours (Replaces), after our preinst.
+            r = root.sh(f"DEBIAN_FRONTEND=noninteractive dpkg -i {new}")
+        else:
+            r = root.apt("install", new)
         assert installed_version(root) == f"{OUR_VERSION} ii", installed_version(root)
         pve = root.sh("dpkg-query -W -f='${db:Status-Abbrev}' ksm-control-daemon", check=False).stdout.strip()
-        assert pve in ("rc", ""), f"ksm-control-daemon is still {pve!r}:\n{r.stdout}"
+        # Removed, its conffiles left to a purge ("rc"; "ic" when dpkg removed it, the selection unchanged).
+        assert pve == "" or pve[1:] == "c", f"ksm-control-daemon is still {pve!r}:\n{r.stdout}"
         if delete:
             assert not root.exists("/etc/ksmtuned.conf"), "the admin's deletion was undone"
         else:
@@ -341,12 +346,17 @@ def test_replaces_proxmox_conf_deleted():
     replace_proxmox("proxmox-deleted", delete=True)
 
 
+def test_replaces_proxmox_with_dpkg():
+    replace_proxmox("proxmox-dpkg", with_dpkg=True)
+
+
 if __name__ == "__main__":
     import sys
     results = Results("Debian package")
     for fn in (test_conffiles_are_debians, test_lintian, test_fresh_install_remove_purge_reinstall,
                test_upgrade_untouched, test_upgrade_edited, test_upgrade_disabled, test_replaces_proxmox,
-               test_replaces_proxmox_disabled, test_replaces_proxmox_conf_deleted):
+               test_replaces_proxmox_disabled, test_replaces_proxmox_conf_deleted,
+               test_replaces_proxmox_with_dpkg):
         if sys.argv[1:] and fn.__name__ not in sys.argv[1:]:  # a developer's choice of cases
             continue
         t = time.monotonic()
