@@ -72,7 +72,7 @@ def leftovers(root):
 
 
 def no_dpkg_debris(root):
-    r = root.sh("find /etc /var/log \\( -name '*.dpkg-*' -o -name '*.ucf-*' -o -name '*.ksm-control-daemon' \\) "
+    r = root.sh("find /etc /var/log \\( -name '*.dpkg-*' -o -name '*.ucf-*' -o -name '*.ksm-control-daemon*' \\) "
                 "-print")
     assert r.stdout.strip() == "", f"left behind: {r.stdout}"
 
