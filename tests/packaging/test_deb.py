@@ -31,8 +31,8 @@ def test_conffiles_are_debians():
     """The design that keeps edited files with no question: our conffiles are Debian's, byte for byte."""
     need_tools("dpkg-deb")
     ours = our_deb()
-    conffiles = subprocess.run(["dpkg-deb", "-f", ours, "Package"], capture_output=True, text=True).stdout
-    assert conffiles.strip() == "ksmtuned"
+    package = subprocess.run(["dpkg-deb", "-f", ours, "Package"], capture_output=True, text=True).stdout
+    assert package.strip() == "ksmtuned", package
     listed = subprocess.run(f"dpkg-deb --ctrl-tarfile '{ours}' | tar -xOf - ./conffiles", shell=True,
                             capture_output=True, text=True, check=True).stdout.split()
     assert sorted(listed) == ["/etc/default/ksm", "/etc/ksmtuned.conf"], listed
