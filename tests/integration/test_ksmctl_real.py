@@ -26,8 +26,16 @@ def ksmctl(*args):
     return subprocess.run([KSMCTL, *args], capture_output=True, text=True, env=env, timeout=30)
 
 
+# A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
+DEADLINE = 60
+
+
 def knob(name):
     return read(os.path.join(REAL_KSM, name)).strip()
+
+
+def general_profit():
+    return int(knob("general_profit")) if os.path.exists(os.path.join(REAL_KSM, "general_profit")) else None
 
 
 def test_start_stop():
@@ -114,26 +122,30 @@ def test_status_sees_merging():
             write(os.path.join(REAL_KSM, "pages_to_scan"), "1000\n")
             write(os.path.join(REAL_KSM, "sleep_millisecs"), "10\n")
             assert ksmctl("start").returncode == 0
-            assert wait_for(lambda: int(knob("pages_sharing")) >= before + size // PAGE_SIZE // 2, timeout=30), \
+            assert wait_for(lambda: int(knob("pages_sharing")) >= before + size // PAGE_SIZE // 2, DEADLINE), \
                 knob("pages_sharing")
-            assert ksmctl("stop").returncode == 0  # the counters stand still from here
-            p = ksmctl("status", "--json")
-            assert p.returncode == 0, p
+            assert ksmctl("stop").returncode == 0  # ksmd stands still from here
+            # ... but another process's merged pages may still go away (it exits, unmaps): compare with what
+            # sysfs says just before and just after, and take a reading where the two agree.
+            for _ in range(10):
+                sharing, profit = int(knob("pages_sharing")), general_profit()
+                p = ksmctl("status", "--json")
+                text = ksmctl("status")
+                if (int(knob("pages_sharing")), general_profit()) == (sharing, profit):
+                    break
+            assert p.returncode == 0 and text.returncode == 0, (p, text)
             doc = json.loads(p.stdout)
-            sharing = int(knob("pages_sharing"))
             assert doc["pages_sharing"] == sharing, (doc, sharing)
             assert doc["saved_bytes"] >= sharing * PAGE_SIZE >= size // 2, doc
             assert doc["scan_pages_per_sec"] == 100000, doc
             if "general_profit" in doc:
-                assert doc["general_profit"] == int(knob("general_profit")) and doc["general_profit"] > 0, doc
-            p = ksmctl("status")
-            assert p.returncode == 0, p
-            assert f"pages_sharing:       {sharing}\n" in p.stdout, p.stdout
+                assert doc["general_profit"] == profit and doc["general_profit"] > 0, (doc, profit)
+            assert f"pages_sharing:       {sharing}\n" in text.stdout, text.stdout
         finally:
             region.close()
             # With the pages gone, a few scans drop the stale counters, so nothing looks merged afterwards.
             write(os.path.join(REAL_KSM, "run"), "1\n")
-            wait_for(lambda: int(knob("pages_sharing")) <= before, timeout=10)
+            wait_for(lambda: int(knob("pages_sharing")) <= before, timeout=DEADLINE)
 
 
 def real_ksmd():
@@ -189,7 +201,7 @@ def test_ksmd_cpu_busy():
         before_sharing = int(knob("pages_sharing"))
         guest = Daemon([FAKE_GUEST, "256", "--mergeable", "--fill", "same"])
         try:
-            assert wait_for(lambda: "ready" in guest.output(), 60), guest.output()
+            assert wait_for(lambda: "ready" in guest.output(), DEADLINE), guest.output()
             if "advisor_mode" in saved.saved:
                 write(os.path.join(REAL_KSM, "advisor_mode"), "none\n")  # else pages_to_scan is refused
             write(os.path.join(REAL_KSM, "pages_to_scan"), "5000\n")
@@ -212,7 +224,7 @@ def test_ksmd_cpu_busy():
             guest.stop()
             # With the pages gone, a few scans drop the stale counters, so nothing looks merged afterwards.
             write(os.path.join(REAL_KSM, "run"), "1\n")
-            wait_for(lambda: int(knob("pages_sharing")) <= before_sharing, timeout=10)
+            wait_for(lambda: int(knob("pages_sharing")) <= before_sharing, timeout=DEADLINE)
 
 
 def test_status_advisor_scan_time():
