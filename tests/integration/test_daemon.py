@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 
 import ksmtest
-from ksmtest import (KSMTUNED, Results, ksm_values, make_ksm_dir, make_proc, meminfo_text, read,
+from ksmtest import (KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read,
                      wait_for, write)
 
 GIB = 1024 * 1024  # kB
@@ -322,13 +322,3 @@ def test_not_root():
         assert "must run as root" in r.stderr and e.ksm + "/run" in r.stderr, r.stderr
     finally:
         e.cleanup()
-
-
-if __name__ == "__main__":
-    res = Results("ksmtuned daemon")
-    for t in [test_startup_adjusts_and_stops_ksm, test_sigusr1_boosts_then_decays, test_guests_counted,
-              test_reload_good_and_bad, test_sigterm_leaves_ksm, test_once_and_dry_run,
-              test_failed_write_logged_once_and_retried, test_meminfo_unreadable_for_a_while, test_interval_timer,
-              test_signal_burst_coalesces, test_logfile_and_reopen, test_fatal_start_errors, test_not_root]:
-        res.run(t)
-    res.finish()

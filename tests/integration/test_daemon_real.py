@@ -7,9 +7,16 @@ import signal
 import subprocess
 import tempfile
 
+import pytest
+
 import ksmtest
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, Results, ksm_values, need_real_ksm,
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, ksm_values, need_real_ksm,
                      wait_for, write)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_real_ksm()
 
 # A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
 DEADLINE = 60
@@ -135,11 +142,3 @@ def test_daemon_signals_on_real_ksm():
                 assert ksm_values(REAL_KSM)["run"] == "1"  # SIGTERM leaves KSM as it is
     finally:
         os.unlink(c)
-
-
-if __name__ == "__main__":
-    need_real_ksm()
-    res = Results("ksmtuned on the real kernel")
-    for t in [test_once_starts_and_stops_real_ksm, test_guest_process_counted, test_daemon_signals_on_real_ksm]:
-        res.run(t)
-    res.finish()

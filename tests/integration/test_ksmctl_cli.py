@@ -10,8 +10,16 @@ import sys
 import tempfile
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ksmtest import KSMCTL, Results, make_ksm_dir, make_proc, meminfo_text, read, wait_for, write  # noqa: E402
+from ksmtest import KSMCTL, make_ksm_dir, make_proc, meminfo_text, read, wait_for, write  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    if not KSMCTL or not os.access(KSMCTL, os.X_OK):
+        pytest.fail(f"KSMCTL={KSMCTL!r} is not an executable", pytrace=False)
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -550,21 +558,3 @@ def test_unmerge_fixture_meminfo():
         p = ksmctl("-d", t.ksm, "--proc", t.proc, "unmerge")
         assert p.returncode == 0, p
         assert t.knob("run") == "2"
-
-
-def main():
-    if not KSMCTL or not os.access(KSMCTL, os.X_OK):
-        print(f"KSMCTL={KSMCTL!r} is not an executable", flush=True)
-        sys.exit(1)
-    r = Results("ksmctl CLI")
-    for fn in (test_usage_errors, test_help, test_version, test_start_stop, test_start_no_limit_verbose,
-               test_start_limit_env, test_write_error_names_path, test_missing_dir, test_status_json,
-               test_status_json_old_kernel, test_status_text, test_status_ksmd_cpu, test_status_ksmd_not_found,
-               test_status_ksmd_unreadable, test_status_sample_option, test_status_errors, test_status_without_root,
-               test_unmerge, test_unmerge_old_meminfo, test_unmerge_meminfo_errors, test_unmerge_fixture_meminfo):
-        r.run(fn)
-    r.finish()
-
-
-if __name__ == "__main__":
-    main()

@@ -9,9 +9,18 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ksmtest import (FAKE_GUEST, KSMCTL, REAL_KSM, Daemon, RealKsm, Results, need_real_ksm, read,  # noqa: E402
+from ksmtest import (FAKE_GUEST, KSMCTL, REAL_KSM, Daemon, RealKsm, need_real_ksm, read,  # noqa: E402
                      skip_or_fail, wait_for, write)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_real_ksm()
+    if not KSMCTL or not os.access(KSMCTL, os.X_OK):
+        pytest.fail(f"KSMCTL={KSMCTL!r} is not an executable", pytrace=False)
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -260,24 +269,3 @@ def test_status_advisor_scan_time():
                 write(os.path.join(REAL_KSM, "pages_to_scan"), saved.saved["pages_to_scan"] + "\n")
         p = ksmctl("status", "--sample=0")
         assert "refuses writes" not in p.stdout or saved.saved["advisor_mode"] == "scan-time", p.stdout
-
-
-def main():
-    need_real_ksm()
-    if not KSMCTL or not os.access(KSMCTL, os.X_OK):
-        print(f"KSMCTL={KSMCTL!r} is not an executable", flush=True)
-        sys.exit(1)
-    r = Results("ksmctl on the real kernel")
-    r.run(test_start_stop)
-    r.run(test_status_json)
-    r.run(test_status_unprivileged)
-    r.run(test_unmerge_when_nothing_merged)
-    r.run(test_status_sees_merging)
-    r.run(test_ksmd_cpu_total)
-    r.run(test_ksmd_cpu_busy)
-    r.run(test_status_advisor_scan_time)
-    r.finish()
-
-
-if __name__ == "__main__":
-    main()

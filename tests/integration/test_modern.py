@@ -10,7 +10,7 @@ import tempfile
 import time
 
 import ksmtest
-from ksmtest import (KSMTUNED, Results, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
+from ksmtest import (KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
                      write)
 
 GIB = 1024 * 1024
@@ -325,12 +325,3 @@ def test_adaptive_policy():
             assert e.knob("pages_to_scan") == "42", d.output()
     finally:
         e.cleanup()
-
-
-if __name__ == "__main__":
-    res = Results("modern kernels")
-    for t in (test_free_memory_available, test_advisor_owns_pages_to_scan, test_config_knobs_applied,
-              test_merge_across_nodes_unmerges_first, test_stop_mode_unmerge, test_cpu_budget,
-              test_committed_sources, test_metrics_file, test_adaptive_policy):
-        res.run(t)
-    res.finish()

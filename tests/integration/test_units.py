@@ -7,7 +7,15 @@ import shutil
 import subprocess
 import tempfile
 
-from ksmtest import KSMCTL, KSMTUNED, SOURCE_ROOT, Results, skip_or_fail
+import pytest
+
+from ksmtest import KSMCTL, KSMTUNED, SOURCE_ROOT, skip_or_fail
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    if not shutil.which("systemd-analyze"):
+        skip_or_fail("systemd-analyze is not installed")
 
 UNITS = ("ksm.service", "ksmtuned.service")
 MAX_EXPOSURE = 2.0
@@ -72,12 +80,3 @@ def test_installed_units_match():
             built = f.read()
         sbindir = re.search(r"^ExecStart=(\S+)/ksm", built, re.M).group(1)
         assert built == render(unit, sbindir), unit
-
-
-if __name__ == "__main__":
-    if not shutil.which("systemd-analyze"):
-        skip_or_fail("systemd-analyze is not installed")
-    res = Results("units")
-    for t in (test_verify, test_exposure, test_installed_units_match):
-        res.run(t)
-    res.finish()

@@ -12,12 +12,26 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 
+import pytest
+
 import ksmtest
-from ksmtest import (KSMTUNED, SKIP, Libvirtd, Results, ksm_values, make_ksm_dir, make_proc,
+from ksmtest import (KSMTUNED, ksm_values, make_ksm_dir, make_proc,
                      meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    if not KSMTUNED or not os.path.exists(KSMTUNED):
+        pytest.fail(f"KSMTUNED ({KSMTUNED!r}) is not a file", pytrace=False)
+    if asan_instrumented(KSMTUNED):
+        # The one skip allowed under CI: ASan and valgrind cannot run together; the plain build runs this.
+        pytest.skip(f"{KSMTUNED} is built with AddressSanitizer, which valgrind cannot run; "
+                    "this test runs on the plain (non-sanitizer) build")
+    if not shutil.which("valgrind"):
+        skip_or_fail("valgrind is not installed")
+    need_root("a real libvirtd")
 
 GIB = 1024 * 1024
 TOTAL = 16 * GIB
@@ -198,22 +212,3 @@ def test_real_libvirtd(lv):
     finally:
         d.stop()
         shutil.rmtree(root, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    if not KSMTUNED or not os.path.exists(KSMTUNED):
-        print(f"FAIL: KSMTUNED ({KSMTUNED!r}) is not a file", flush=True)
-        sys.exit(1)
-    if asan_instrumented(KSMTUNED):
-        # The one skip allowed under CI: ASan and valgrind cannot run together; the plain build runs this.
-        print(f"SKIP: {KSMTUNED} is built with AddressSanitizer, which valgrind cannot run; "
-              "this test runs on the plain (non-sanitizer) build", flush=True)
-        sys.exit(SKIP)
-    if not shutil.which("valgrind"):
-        skip_or_fail("valgrind is not installed")
-    need_root("a real libvirtd")
-    res = Results("valgrind")
-    res.run(test_scripted_life)
-    with Libvirtd() as lv:
-        res.run(test_real_libvirtd, lv)
-    res.finish()
