@@ -220,31 +220,28 @@ static int guest_memory(int procfd, const char *pid, int source, uint64_t rss, l
 }
 
 /**
- * guests_scan() - one pass over @proc_dir: count the guest processes and add up their memory in kB.
- * @source: COMMITTED_RSS (the original's), COMMITTED_PSS or COMMITTED_RSS_MINUS_MERGED.
+ * guests_foreach() - call @visit for each guest process in @proc_dir, as guests_scan() counts them.
+ * @visit: gets @proc_dir's descriptor, the PID's directory name, the resident set size in kB and
+ *         @userdata; a negative return stops the pass and is returned.
  *
- * A process may exit at any point of the pass; it then simply isn't counted. Only the failure to open
+ * A process may exit at any point of the pass; it then simply isn't visited. Only the failure to open
  * @proc_dir itself is an error. Per process, only comm is read (plus cmdline when that match is on),
- * and for the guests statm (and smaps_rollup or ksm_merging_pages).
+ * and for the guests statm.
  */
-int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret) {
+int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit, void *userdata) {
         _cleanup_closedir_ DIR *d = NULL;
-        GuestTotals t = {};
         long page_size = sysconf(_SC_PAGESIZE);
         struct dirent *de;
-        int procfd;
+        int procfd, r;
 
         d = opendir(proc_dir);
         if (!d)
                 return negative_errno();
         procfd = dirfd(d);
 
-        if (!m->have_comm && !m->have_cmdline) {
-                *ret = t;
+        if (!m->have_comm && !m->have_cmdline)
                 return 0;
-        }
 
-        errno = 0;
         while ((de = readdir(d))) {
                 char statm[128];
                 uint64_t rss;
@@ -260,18 +257,49 @@ int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTo
                         continue; /* exited since */
                 if (statm_parse_rss_kb(statm, page_size, &rss) < 0)
                         continue;
-                if (source != COMMITTED_RSS) {
-                        uint64_t mem, merged = 0;
-
-                        if (guest_memory(procfd, de->d_name, source, rss, page_size, &mem, &merged) >= 0) {
-                                rss = mem;
-                                t.merged_kb += merged;
-                        } else
-                                t.fallbacks++;
-                }
-                t.rss_kb += rss;
-                t.count++;
+                r = visit(procfd, de->d_name, rss, userdata);
+                if (r < 0)
+                        return r;
         }
-        *ret = t;
+        return 0;
+}
+
+typedef struct ScanState {
+        int source;
+        long page_size;
+        GuestTotals t;
+} ScanState;
+
+static int scan_one(int procfd, const char *pid, uint64_t rss, void *userdata) {
+        ScanState *s = userdata;
+
+        if (s->source != COMMITTED_RSS) {
+                uint64_t mem, merged = 0;
+
+                if (guest_memory(procfd, pid, s->source, rss, s->page_size, &mem, &merged) >= 0) {
+                        rss = mem;
+                        s->t.merged_kb += merged;
+                } else
+                        s->t.fallbacks++;
+        }
+        s->t.rss_kb += rss;
+        s->t.count++;
+        return 0;
+}
+
+/**
+ * guests_scan() - one pass over @proc_dir: count the guest processes and add up their memory in kB.
+ * @source: COMMITTED_RSS (the original's), COMMITTED_PSS or COMMITTED_RSS_MINUS_MERGED.
+ *
+ * As guests_foreach(); for the guests also smaps_rollup or ksm_merging_pages, as @source needs.
+ */
+int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret) {
+        ScanState s = { .source = source, .page_size = sysconf(_SC_PAGESIZE) };
+        int r;
+
+        r = guests_foreach(proc_dir, m, scan_one, &s);
+        if (r < 0)
+                return r;
+        *ret = s.t;
         return 0;
 }

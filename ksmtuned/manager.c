@@ -9,6 +9,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "guest-metrics.h"
 #include "ksm-sysfs.h"
 #include "log.h"
 #include "manager.h"
@@ -347,7 +348,13 @@ static void manager_write_metrics(Manager *m, const Decision *d, const GuestTota
         mt->ksmd_cpu_ratio = m->last_snapshot.ksmd_cpu_permille / 1000.0;
         mt->libvirt_connected = m->libvirt ? libvirt_watch_state(m->libvirt) == LIBVIRT_CONNECTED : -1;
 
+        mt->reload_failed = m->reload_failed;
+        mt->monitor_interval = (uint64_t) m->settings.monitor_interval;
+
         r = metrics_format(mt, &text);
+        if (r >= 0)
+                /* The per-guest series; without them (guests unreadable) the rest is still written. */
+                (void) guest_metrics_append(m->opts.proc_dir, &m->matcher, &text);
         if (r >= 0)
                 r = metrics_write(m->settings.metrics_file, text);
         if (r < 0) {

@@ -34,6 +34,8 @@ typedef struct Metrics {
         uint64_t adjustments[_REASON_MAX];
         int libvirt_connected; /* -1: libvirt not watched */
         double timestamp;      /* seconds since the epoch */
+        bool reload_failed;    /* the last reload failed: the configuration before it is in force */
+        uint64_t monitor_interval; /* KSM_MONITOR_INTERVAL in force, seconds */
 } Metrics;
 
 MetricsReason metrics_reason(const char *reason);
