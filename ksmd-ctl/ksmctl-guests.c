@@ -101,7 +101,7 @@ static void print_ksm(const KsmStatus *ksm, uint64_t page_size, FILE *f) {
  * Return: 0, or -errno when @f could not be written.
  */
 int ksmctl_guests_print(const GuestList *l, const KsmStatus *ksm, uint64_t page_size, FILE *f) {
-        int width = 5;
+        int width = 10; /* "99 guests" fits */
         GuestSums t;
         char rss[32], merged[32], zero[32], profit[32], label[32];
 
