@@ -30,6 +30,7 @@ typedef enum Verb {
         VERB_GUESTS,
 } Verb;
 
+/* clang-format off */
 static const char *const verbs[] = {
         [VERB_START] = "start",
         [VERB_STOP] = "stop",
@@ -37,6 +38,7 @@ static const char *const verbs[] = {
         [VERB_UNMERGE] = "unmerge",
         [VERB_GUESTS] = "guests",
 };
+/* clang-format on */
 
 /* ksmtuned's configuration, which says which processes are guests; drop-ins in FILE.d, *.conf. */
 #define DEFAULT_CONFIG SYSCONFDIR "/ksmtuned.conf"

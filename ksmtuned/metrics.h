@@ -32,9 +32,9 @@ typedef struct Metrics {
         bool has_ksmd_ratio;
         double ksmd_cpu_ratio;
         uint64_t adjustments[_REASON_MAX];
-        int libvirt_connected; /* -1: libvirt not watched */
-        double timestamp;      /* seconds since the epoch */
-        bool reload_failed;    /* the last reload failed: the configuration before it is in force */
+        int libvirt_connected;     /* -1: libvirt not watched */
+        double timestamp;          /* seconds since the epoch */
+        bool reload_failed;        /* the last reload failed: the configuration before it is in force */
         uint64_t monitor_interval; /* KSM_MONITOR_INTERVAL in force, seconds */
 } Metrics;
 
