@@ -212,6 +212,21 @@ int ksm_proc_smaps_read(int procfd, const char *pid, bool *ret) {
         return ksm_proc_smaps_mergeable(text, ret);
 }
 
+/*
+ * A copy of @size bytes of @args with a NUL after them: the last argument of /proc/PID/cmdline lacks its
+ * NUL when the process rewrote its arguments or the read was cut short.
+ */
+static char *terminated(const char *args, size_t size) {
+        char *copy = malloc(size + 1);
+
+        if (copy) {
+                if (size > 0)
+                        memcpy(copy, args, size);
+                copy[size] = '\0';
+        }
+        return copy;
+}
+
 /* The next argument of a NUL-separated command line, or NULL at its end. */
 static const char *next_arg(const char *args, size_t size, const char *a) {
         const char *end = args + size;
@@ -276,6 +291,11 @@ static int name_value(const char *opt, char **ret) {
  * Return: 0; -ENODATA when the command line names no guest; -ENOMEM.
  */
 int ksm_proc_cmdline_name(const char *args, size_t size, char **ret) {
+        _cleanup_free_ char *copy = terminated(args, size);
+
+        if (!copy)
+                return -ENOMEM;
+        args = copy;
         for (const char *a = next_arg(args, size, NULL); a; a = next_arg(args, size, a)) {
                 const char *v = NULL, *n;
 
@@ -303,7 +323,12 @@ static bool contains(const char *haystack, const char *needle) {
  * RAM on hugetlbfs (libvirt's <hugepages/>); else KSM_UNMERGEABLE_NOT_MARKED.
  */
 KsmUnmergeable ksm_proc_cmdline_unmergeable(const char *args, size_t size) {
+        _cleanup_free_ char *copy = terminated(args, size);
         bool merge_off = false, hugepages = false, libvirt = false;
+
+        if (!copy)
+                return KSM_UNMERGEABLE_NOT_MARKED;
+        args = copy;
 
         for (const char *a = next_arg(args, size, NULL); a; a = next_arg(args, size, a)) {
                 if (contains(a, "mem-merge=off") || contains(a, "\"merge\":false") ||
