@@ -171,7 +171,13 @@ def run_promtool(tests, d):
     return subprocess.run(["promtool", "test", "rules", path], capture_output=True, text=True, timeout=120)
 
 
+def need_promtool():
+    if not shutil.which("promtool"):
+        skip_or_fail("promtool is not installed (Debian: apt-get install prometheus)")
+
+
 def test_check_rules():
+    need_promtool()
     r = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS: 5 rules found" in r.stdout, r.stdout
@@ -186,6 +192,7 @@ def test_rules_use_what_the_daemon_writes():
 
 
 def test_rules_fire_as_documented():
+    need_promtool()
     fams = daemon_metrics()
     d = tempfile.mkdtemp(prefix="ksmtuned-promtool-")
     try:
@@ -202,8 +209,7 @@ def test_rules_fire_as_documented():
 
 
 if __name__ == "__main__":
-    if not shutil.which("promtool"):
-        skip_or_fail("promtool is not installed (Debian: apt-get install prometheus)")
+    need_promtool()
     res = Results("Prometheus alert rules")
     for t in (test_check_rules, test_rules_use_what_the_daemon_writes, test_rules_fire_as_documented):
         res.run(t)

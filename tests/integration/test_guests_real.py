@@ -10,6 +10,11 @@ import shutil
 import subprocess
 import tempfile
 
+try:
+    import pytest
+except ImportError:  # run as a script: the Results list at the end
+    pytest = None
+
 from ksmtest import (CI, FAKE_GUEST, KSMCTL, KSMTUNED, REAL_KSM, Libvirtd, RealKsm, Results, need_real_ksm, read,
                      wait_for, write)
 
@@ -47,6 +52,23 @@ class Guests:
             p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
         return False
+
+
+def need_kernel():
+    need_real_ksm()
+    if not os.path.exists("/proc/self/ksm_merging_pages"):
+        from ksmtest import skip_or_fail
+        skip_or_fail("this kernel has no /proc/PID/ksm_merging_pages (Linux 5.19 and later have)")
+
+
+if pytest:
+    @pytest.fixture(scope="module")
+    def g():
+        """The three guests, merged, for the tests of this file; KSM's knobs restored after them."""
+        need_kernel()
+        with RealKsm(), Guests() as guests:
+            merge(guests)
+            yield guests
 
 
 def merging_pages(pid):
@@ -183,10 +205,7 @@ def test_libvirt_guests(lv, g):
 
 
 if __name__ == "__main__":
-    need_real_ksm()
-    if not os.path.exists("/proc/self/ksm_merging_pages"):
-        from ksmtest import skip_or_fail
-        skip_or_fail("this kernel has no /proc/PID/ksm_merging_pages (Linux 5.19 and later have)")
+    need_kernel()
     res = Results("ksmctl guests on the real kernel")
     with RealKsm(), Guests() as guests:
         merge(guests)
