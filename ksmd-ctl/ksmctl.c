@@ -450,8 +450,8 @@ static int do_guests(const Args *a, int dirfd, uint64_t page_size) {
         }
         guest_list_sort(&list, page_size);
 
-        have_status = ksmctl_status_read(dirfd, &s, &rep) >= 0;
-        if (!have_status)
+        have_status = dirfd >= 0 && ksmctl_status_read(dirfd, &s, &rep) >= 0;
+        if (dirfd >= 0 && !have_status)
                 log_error("Failed to read %s/%s, ignoring: no line for KSM as a whole", a->ksm_dir, rep.knob ?: "?");
         if (a->json)
                 r = ksmctl_guests_print_json(&list, have_status ? &s : NULL, page_size, stdout);
@@ -488,7 +488,10 @@ int main(int argc, char *argv[]) {
         }
 
         r = ksm_open_dir(a.ksm_dir, &dirfd);
-        if (r < 0) {
+        if (r < 0 && a.verb == VERB_GUESTS)
+                /* The guests are there without KSM too; only the line for KSM as a whole is missing. */
+                log_error("Failed to open %s: %s, ignoring: no line for KSM as a whole", a.ksm_dir, strerror(-r));
+        else if (r < 0) {
                 log_error("Failed to open %s: %s", a.ksm_dir, strerror(-r));
                 return EXIT_FAILED;
         }

@@ -170,6 +170,20 @@ def test_older_kernels():
         assert "general_profit" not in t.guests().stdout
 
 
+def test_no_ksm_directory():
+    """A kernel without KSM: the guests are listed all the same, without KSM's line, and the exit status is 0."""
+    with Tree() as t:
+        shutil.rmtree(t.ksm)
+        r = t.guests("--json")
+        doc = json.loads(r.stdout)
+        assert len(doc["guests"]) == 3 and "ksm" not in doc, doc
+        assert f"Failed to open {t.ksm}" in r.stderr and "ignoring" in r.stderr, r.stderr
+        out = t.guests().stdout
+        assert "total" in out and "KSM, all processes" not in out, out
+        r = t.ksmctl("status", check=False)
+        assert r.returncode == 1, r
+
+
 def test_mergeable_from_smaps():
     """A kernel whose ksm_stat has no ksm_mergeable line: smaps' VmFlags tell, and the reason is named."""
     with Tree() as t:
@@ -333,7 +347,8 @@ def test_same_name_guests_share_series():
 if __name__ == "__main__":
     res = Results("ksmctl guests and per-guest metrics")
     for t in (test_json_figures, test_totals_agree_with_status, test_table, test_older_kernels,
-              test_mergeable_from_smaps, test_names_and_reasons, test_same_guests_as_ksmtuned, test_config_errors,
-              test_per_guest_metrics, test_same_name_guests_share_series):
+              test_no_ksm_directory, test_mergeable_from_smaps, test_names_and_reasons,
+              test_same_guests_as_ksmtuned, test_config_errors, test_per_guest_metrics,
+              test_same_name_guests_share_series):
         res.run(t)
     res.finish()
