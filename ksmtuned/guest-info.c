@@ -2,6 +2,7 @@
 /* Listing the guest processes with their KSM figures, found as guests_scan() finds them. */
 #include <limits.h>
 
+#include "config.h"
 #include "guest-info.h"
 #include "util.h"
 
@@ -10,6 +11,8 @@
 
 typedef struct ListState {
         unsigned flags;
+        int source;          /* with @totals: COMMITTED_* */
+        GuestTotals *totals; /* NULL, or guests_scan()'s totals, added up in the same pass */
         GuestList list;
         size_t alloc;
 } ListState;
@@ -38,6 +41,8 @@ static int list_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata
         size_t size = 0;
         uint64_t v;
 
+        if (s->totals)
+                guests_count(procfd, pid, rss_kb, s->source, s->totals);
         if (safe_atou64(pid, &v) < 0 || v > INT_MAX)
                 return 0;
         g.pid = (int) v;
@@ -53,7 +58,7 @@ static int list_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata
 
         g.ksm_error = ksm_proc_stat_read(procfd, pid, &g.ksm);
         if (g.ksm_error < 0)
-                g.ksm = (KsmProcStat){};
+                g.ksm = (KsmProcStat) {};
         if (g.ksm.has_mergeable)
                 g.mergeable = g.ksm.mergeable || (g.ksm.has_merge_any && g.ksm.merge_any);
         else if (g.ksm.has_merge_any && g.ksm.merge_any)
@@ -87,17 +92,22 @@ static int list_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata
 }
 
 /**
- * guest_list() - the guest processes in @proc_dir, matched by @m exactly as guests_scan() matches
- * them, each with its name, resident memory and the kernel's KSM figures for it.
+ * guest_list_scan() - the guest processes in @proc_dir, matched by @m exactly as guests_scan() matches
+ * them, each with its name, resident memory and the kernel's KSM figures for it; in the same pass over
+ * @proc_dir, guests_scan()'s totals.
+ * @source: COMMITTED_* for @ret_totals
  * @flags: GUEST_LIST_SMAPS to read smaps where ksm_stat does not say whether memory is mergeable
+ * @ret_totals: NULL, or guests_scan()'s figures for @source
  * @ret: the list, in /proc's order; free with guest_list_done()
  *
  * A guest whose KSM files cannot be read keeps its row, with the error in @ksm_error.
  *
- * Return: 0; -errno when @proc_dir cannot be opened; -ENOMEM.
+ * Return: 0; -errno when @proc_dir cannot be opened; -ENOMEM. Nothing is set on failure.
  */
-int guest_list(const char *proc_dir, const GuestMatcher *m, unsigned flags, GuestList *ret) {
-        ListState s = { .flags = flags };
+int guest_list_scan(const char *proc_dir, const GuestMatcher *m, int source, unsigned flags, GuestTotals *ret_totals,
+                    GuestList *ret) {
+        GuestTotals totals = {};
+        ListState s = { .flags = flags, .source = source, .totals = ret_totals ? &totals : NULL };
         int r;
 
         r = guests_foreach(proc_dir, m, list_one, &s);
@@ -105,15 +115,22 @@ int guest_list(const char *proc_dir, const GuestMatcher *m, unsigned flags, Gues
                 guest_list_done(&s.list);
                 return r;
         }
+        if (ret_totals)
+                *ret_totals = totals;
         *ret = s.list;
         return 0;
+}
+
+/* guest_list_scan() without the totals. */
+int guest_list(const char *proc_dir, const GuestMatcher *m, unsigned flags, GuestList *ret) {
+        return guest_list_scan(proc_dir, m, COMMITTED_RSS, flags, NULL, ret);
 }
 
 void guest_list_done(GuestList *l) {
         for (size_t i = 0; i < l->n; i++)
                 free(l->guests[i].name);
         free(l->guests);
-        *l = (GuestList){};
+        *l = (GuestList) {};
 }
 
 /**

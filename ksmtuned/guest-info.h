@@ -31,6 +31,8 @@ enum {
         GUEST_LIST_SMAPS = 1 << 0,
 };
 
+int guest_list_scan(const char *proc_dir, const GuestMatcher *m, int source, unsigned flags, GuestTotals *ret_totals,
+                    GuestList *ret);
 int guest_list(const char *proc_dir, const GuestMatcher *m, unsigned flags, GuestList *ret);
 void guest_list_done(GuestList *l);
 void guest_list_sort(GuestList *l, uint64_t page_size);

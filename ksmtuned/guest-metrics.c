@@ -5,17 +5,46 @@
 #include "guest-metrics.h"
 #include "util.h"
 
-/* One guest name: the figures of its processes added up; a figure no process of it has stays unknown. */
+/* The figures of a guest name, each a family of its own, in the order the file lists them. */
+enum {
+        FIGURE_PROCESSES,
+        FIGURE_RESIDENT,
+        FIGURE_MERGED,
+        FIGURE_ZERO,
+        FIGURE_PROFIT,
+        _FIGURE_MAX,
+};
+
+static const struct {
+        const char *name, *help;
+} figures[_FIGURE_MAX] = {
+        [FIGURE_PROCESSES] = { "ksmtuned_guest_processes",
+                               "Guest processes of this name (libvirt's domain name, else the process name)." },
+        [FIGURE_RESIDENT] = { "ksmtuned_guest_resident_bytes", "Resident memory of the guest's processes (RSS)." },
+        [FIGURE_MERGED] = { "ksmtuned_guest_merged_bytes", "The guest's memory merged by KSM (ksm_merging_pages)." },
+        [FIGURE_ZERO] = { "ksmtuned_guest_zero_page_bytes",
+                          "The guest's empty pages merged with the zero page (ksm_zero_pages)." },
+        [FIGURE_PROFIT] = { "ksmtuned_guest_profit_bytes",
+                            "KSM's profit for the guest (ksm_process_profit); may be negative." },
+};
+
+/*
+ * One guest name: the figures of its processes added up; a figure no process of it has stays unknown.
+ * Signed, for the profit; bytes of memory stay far below INT64_MAX.
+ */
 typedef struct Group {
         const char *name;
-        unsigned processes;
-        uint64_t rss;
-        bool has_merged, has_zero, has_profit;
-        uint64_t merged, zero;
-        int64_t profit;
+        bool has[_FIGURE_MAX];
+        int64_t figure[_FIGURE_MAX];
         int mergeable; /* -1 unknown; 0 when any of its processes is not mergeable */
         KsmUnmergeable reason;
 } Group;
+
+/* Add @v to @g's figure @k, and note that some guest has that figure. */
+static void add(Group *g, bool *any, int k, int64_t v) {
+        g->has[k] = any[k] = true;
+        g->figure[k] += v;
+}
 
 /* A label value: backslash, " and newline escaped as the format wants; guest_list() made it valid UTF-8. */
 static void put_label(FILE *f, const char *s) {
@@ -54,7 +83,7 @@ int guest_metrics_format(const GuestList *l, uint64_t page_size, char **ret) {
         _cleanup_free_ char *text = NULL;
         _cleanup_fclose_ FILE *f = NULL;
         size_t n = 0, unlisted = 0, size = 0;
-        bool any_merged = false, any_zero = false, any_profit = false, any_mergeable = false;
+        bool any[_FIGURE_MAX] = {}, any_mergeable = false;
 
         groups = calloc(l->n ? l->n : 1, sizeof(Group));
         if (!groups)
@@ -74,22 +103,16 @@ int guest_metrics_format(const GuestList *l, uint64_t page_size, char **ret) {
                                 continue;
                         }
                         g = &groups[n++];
-                        *g = (Group){ .name = gi->name, .mergeable = -1 };
+                        *g = (Group) { .name = gi->name, .mergeable = -1 };
                 }
-                g->processes++;
-                g->rss += gi->rss_bytes;
-                if (gi->ksm.has_merging_pages) {
-                        g->has_merged = any_merged = true;
-                        g->merged += gi->ksm.merging_pages * page_size;
-                }
-                if (gi->ksm.has_zero_pages) {
-                        g->has_zero = any_zero = true;
-                        g->zero += gi->ksm.zero_pages * page_size;
-                }
-                if (gi->ksm.has_profit) {
-                        g->has_profit = any_profit = true;
-                        g->profit += gi->ksm.profit;
-                }
+                add(g, any, FIGURE_PROCESSES, 1);
+                add(g, any, FIGURE_RESIDENT, (int64_t) gi->rss_bytes);
+                if (gi->ksm.has_merging_pages)
+                        add(g, any, FIGURE_MERGED, (int64_t) (gi->ksm.merging_pages * page_size));
+                if (gi->ksm.has_zero_pages)
+                        add(g, any, FIGURE_ZERO, (int64_t) (gi->ksm.zero_pages * page_size));
+                if (gi->ksm.has_profit)
+                        add(g, any, FIGURE_PROFIT, gi->ksm.profit);
                 if (gi->mergeable >= 0) {
                         any_mergeable = true;
                         if (g->mergeable != 0) {
@@ -102,41 +125,15 @@ int guest_metrics_format(const GuestList *l, uint64_t page_size, char **ret) {
         f = open_memstream(&text, &size);
         if (!f)
                 return -ENOMEM;
-        family(f, "ksmtuned_guest_processes",
-               "Guest processes of this name (libvirt's domain name, else the process name).");
-        for (size_t j = 0; j < n; j++) {
-                sample_start(f, "ksmtuned_guest_processes", &groups[j]);
-                fprintf(f, "} %u\n", groups[j].processes);
-        }
-        family(f, "ksmtuned_guest_resident_bytes", "Resident memory of the guest's processes (RSS).");
-        for (size_t j = 0; j < n; j++) {
-                sample_start(f, "ksmtuned_guest_resident_bytes", &groups[j]);
-                fprintf(f, "} %" PRIu64 "\n", groups[j].rss);
-        }
-        if (any_merged) {
-                family(f, "ksmtuned_guest_merged_bytes", "The guest's memory merged by KSM (ksm_merging_pages).");
+        /* Processes and resident memory are there for every listed guest, so always as families. */
+        for (int k = 0; k < _FIGURE_MAX; k++) {
+                if (!any[k] && k != FIGURE_PROCESSES && k != FIGURE_RESIDENT)
+                        continue;
+                family(f, figures[k].name, figures[k].help);
                 for (size_t j = 0; j < n; j++)
-                        if (groups[j].has_merged) {
-                                sample_start(f, "ksmtuned_guest_merged_bytes", &groups[j]);
-                                fprintf(f, "} %" PRIu64 "\n", groups[j].merged);
-                        }
-        }
-        if (any_zero) {
-                family(f, "ksmtuned_guest_zero_page_bytes",
-                       "The guest's empty pages merged with the zero page (ksm_zero_pages).");
-                for (size_t j = 0; j < n; j++)
-                        if (groups[j].has_zero) {
-                                sample_start(f, "ksmtuned_guest_zero_page_bytes", &groups[j]);
-                                fprintf(f, "} %" PRIu64 "\n", groups[j].zero);
-                        }
-        }
-        if (any_profit) {
-                family(f, "ksmtuned_guest_profit_bytes",
-                       "KSM's profit for the guest (ksm_process_profit); may be negative.");
-                for (size_t j = 0; j < n; j++)
-                        if (groups[j].has_profit) {
-                                sample_start(f, "ksmtuned_guest_profit_bytes", &groups[j]);
-                                fprintf(f, "} %" PRIi64 "\n", groups[j].profit);
+                        if (groups[j].has[k]) {
+                                sample_start(f, figures[k].name, &groups[j]);
+                                fprintf(f, "} %" PRIi64 "\n", groups[j].figure[k]);
                         }
         }
         if (any_mergeable) {
@@ -162,23 +159,17 @@ int guest_metrics_format(const GuestList *l, uint64_t page_size, char **ret) {
 }
 
 /**
- * guest_metrics_append() - list the guests in @proc_dir as @m matches them, and append their series to
- * *@text (replaced by a longer string). Leaves *@text as it was on failure.
+ * guest_metrics_append() - append the per-guest series of @l (see guest_metrics_format()) to *@text,
+ * replaced by a longer string. Leaves *@text as it was on failure.
  *
- * Return: 0; -errno when @proc_dir cannot be read; -ENOMEM.
+ * Return: 0 or -ENOMEM.
  */
-int guest_metrics_append(const char *proc_dir, const GuestMatcher *m, char **text) {
-        _cleanup_(guest_list_done) GuestList l = {};
+int guest_metrics_append(const GuestList *l, uint64_t page_size, char **text) {
         _cleanup_free_ char *guests = NULL;
-        long page_size = sysconf(_SC_PAGESIZE);
         char *joined;
         int r;
 
-        r = guest_list(proc_dir, m, 0, &l);
-        if (r < 0)
-                return r;
-        guest_list_sort(&l, (uint64_t) page_size);
-        r = guest_metrics_format(&l, (uint64_t) page_size, &guests);
+        r = guest_metrics_format(l, page_size, &guests);
         if (r < 0)
                 return r;
         if (asprintf(&joined, "%s%s", *text, guests) < 0)

@@ -12,4 +12,4 @@
 #define GUEST_METRICS_SERIES 6
 
 int guest_metrics_format(const GuestList *l, uint64_t page_size, char **ret);
-int guest_metrics_append(const char *proc_dir, const GuestMatcher *m, char **text);
+int guest_metrics_append(const GuestList *l, uint64_t page_size, char **text);

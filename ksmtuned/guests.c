@@ -16,8 +16,7 @@
  *
  * On failure, -EINVAL with regerror()'s text in @errbuf.
  */
-int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf,
-                       size_t errlen) {
+int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf, size_t errlen) {
         int r;
 
         *m = (GuestMatcher) {};
@@ -264,26 +263,34 @@ int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit
         return 0;
 }
 
+/**
+ * guests_count() - add one guest process to @t: its memory in kB as @source counts it (@rss_kb, its
+ * resident set size, for COMMITTED_RSS; else from smaps_rollup or ksm_merging_pages, falling back to
+ * @rss_kb and counting the fallback when those cannot be read).
+ */
+void guests_count(int procfd, const char *pid, uint64_t rss_kb, int source, GuestTotals *t) {
+        if (source != COMMITTED_RSS) {
+                uint64_t mem, merged = 0;
+
+                if (guest_memory(procfd, pid, source, rss_kb, sysconf(_SC_PAGESIZE), &mem, &merged) >= 0) {
+                        rss_kb = mem;
+                        t->merged_kb += merged;
+                } else
+                        t->fallbacks++;
+        }
+        t->rss_kb += rss_kb;
+        t->count++;
+}
+
 typedef struct ScanState {
         int source;
-        long page_size;
         GuestTotals t;
 } ScanState;
 
-static int scan_one(int procfd, const char *pid, uint64_t rss, void *userdata) {
+static int scan_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata) {
         ScanState *s = userdata;
 
-        if (s->source != COMMITTED_RSS) {
-                uint64_t mem, merged = 0;
-
-                if (guest_memory(procfd, pid, s->source, rss, s->page_size, &mem, &merged) >= 0) {
-                        rss = mem;
-                        s->t.merged_kb += merged;
-                } else
-                        s->t.fallbacks++;
-        }
-        s->t.rss_kb += rss;
-        s->t.count++;
+        guests_count(procfd, pid, rss_kb, s->source, &s->t);
         return 0;
 }
 
@@ -294,7 +301,7 @@ static int scan_one(int procfd, const char *pid, uint64_t rss, void *userdata) {
  * As guests_foreach(); for the guests also smaps_rollup or ksm_merging_pages, as @source needs.
  */
 int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret) {
-        ScanState s = { .source = source, .page_size = sysconf(_SC_PAGESIZE) };
+        ScanState s = { .source = source };
         int r;
 
         r = guests_foreach(proc_dir, m, scan_one, &s);

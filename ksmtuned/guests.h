@@ -13,7 +13,7 @@ typedef struct GuestMatcher {
 } GuestMatcher;
 
 typedef struct GuestTotals {
-        uint64_t rss_kb;    /* the committed figure, as the scan's source counts it */
+        uint64_t rss_kb; /* the committed figure, as the scan's source counts it */
         unsigned count;
         uint64_t merged_kb; /* the guests' pages merged by KSM (rss-minus-merged only) */
         unsigned fallbacks; /* guests whose pss or merged pages were unreadable: counted by RSS */
@@ -25,6 +25,7 @@ void guest_matcher_done(GuestMatcher *m);
 typedef int (*GuestVisit)(int procfd, const char *pid, uint64_t rss_kb, void *userdata);
 
 int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit, void *userdata);
+void guests_count(int procfd, const char *pid, uint64_t rss_kb, int source, GuestTotals *t);
 int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret);
 int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret);
 int smaps_rollup_parse_pss(const char *text, uint64_t *ret);

@@ -6,17 +6,7 @@
 #include <stdint.h>
 
 #include "policy.h"
-
-typedef enum MetricsReason {
-        REASON_START_UP,
-        REASON_INTERVAL,
-        REASON_SIGNAL,
-        REASON_RELOAD,
-        REASON_GUEST_EVENT,
-        REASON_RECONNECT,
-        REASON_OTHER,
-        _REASON_MAX,
-} MetricsReason;
+#include "trigger.h"
 
 typedef struct Metrics {
         Decision decision;
@@ -31,14 +21,12 @@ typedef struct Metrics {
         double ksmd_cpu_seconds;
         bool has_ksmd_ratio;
         double ksmd_cpu_ratio;
-        uint64_t adjustments[_REASON_MAX];
-        int libvirt_connected;     /* -1: libvirt not watched */
-        double timestamp;          /* seconds since the epoch */
-        bool reload_failed;        /* the last reload failed: the configuration before it is in force */
-        uint64_t monitor_interval; /* KSM_MONITOR_INTERVAL in force, seconds */
+        uint64_t adjustments[_TRIGGER_MAX]; /* by trigger */
+        int libvirt_connected;              /* -1: libvirt not watched */
+        double timestamp;                   /* seconds since the epoch */
+        bool reload_failed;                 /* the last reload failed: the configuration before it is in force */
+        uint64_t monitor_interval;          /* KSM_MONITOR_INTERVAL in force, seconds */
 } Metrics;
 
-MetricsReason metrics_reason(const char *reason);
-const char *metrics_reason_label(MetricsReason r);
 int metrics_format(const Metrics *m, char **ret);
 int metrics_write(const char *path, const char *text);
