@@ -56,7 +56,7 @@ typedef struct Args {
         bool verbose;
 } Args;
 
-#define USAGE_LINE "Usage: %s [OPTIONS] {start|stop|status|unmerge}\n"
+#define USAGE_LINE "Usage: %s [OPTIONS] {start|stop|status|unmerge|guests}\n"
 
 static _printf_(1, 2) void log_error(const char *fmt, ...) {
         va_list ap;
