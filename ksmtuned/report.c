@@ -130,4 +130,6 @@ void report_metrics(Metrics *m, const Decision *d, const Snapshot *snap, const M
         m->has_ksmd_ratio = snap->has_ksmd_cpu;
         m->ksmd_cpu_ratio = snap->ksmd_cpu_permille / 1000.0;
         m->libvirt_connected = x->libvirt_connected;
+        m->reload_failed = x->reload_failed;
+        m->monitor_interval = x->monitor_interval;
 }

@@ -30,8 +30,10 @@ typedef struct MetricsExtra {
         uint64_t run;  /* KSM's run knob after the adjustment */
         bool has_ksmd; /* ksmd's CPU time was sampled */
         double ksmd_cpu_seconds;
-        int libvirt_connected; /* -1: libvirt not watched */
-        double timestamp;      /* seconds since the epoch */
+        int libvirt_connected;     /* -1: libvirt not watched */
+        double timestamp;          /* seconds since the epoch */
+        bool reload_failed;        /* the last reload failed: the configuration before it is in force */
+        uint64_t monitor_interval; /* KSM_MONITOR_INTERVAL in force, seconds */
 } MetricsExtra;
 
 const char *format_kb(char *buf, size_t size, uint64_t kb);

@@ -89,7 +89,11 @@ END_TEST
 START_TEST(test_metrics) {
         Snapshot with = snap;
         Metrics m = { .adjustments = { [TRIGGER_GUEST_EVENT] = 3, [TRIGGER_RECONNECT] = 1 } };
-        MetricsExtra x = { .run = 1, .libvirt_connected = 1, .timestamp = 1700000000.5 };
+        MetricsExtra x = { .run = 1,
+                           .libvirt_connected = 1,
+                           .timestamp = 1700000000.5,
+                           .reload_failed = true,
+                           .monitor_interval = 45 };
         _cleanup_free_ char *text = NULL;
 
         with.has_counters = true;
@@ -107,6 +111,8 @@ START_TEST(test_metrics) {
         ck_assert_ptr_nonnull(strstr(text, "ksmtuned_adjustments_total{reason=\"libvirt-reconnect\"} 1\n"));
         ck_assert_ptr_nonnull(strstr(text, "ksmtuned_adjustments_total{reason=\"start-up\"} 0\n"));
         ck_assert_ptr_nonnull(strstr(text, "\nksmtuned_libvirt_connected 1\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\nksmtuned_config_last_reload_successful 0\n"));
+        ck_assert_ptr_nonnull(strstr(text, "\nksmtuned_monitor_interval_seconds 45\n"));
         ck_assert_ptr_null(strstr(text, "ksmtuned_ksmd_cpu_seconds_total")); /* not sampled */
 }
 END_TEST
