@@ -10,7 +10,7 @@ import signal
 import subprocess
 import tempfile
 
-from ksmtest import (KSMCTL, KSMTUNED, Daemon, Results, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
+from ksmtest import (KSMCTL, KSMTUNED, Daemon, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
                      write)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -342,13 +342,3 @@ def test_same_name_guests_share_series():
         assert s == {"qemu-system-x86": 500000 * 1024, "cold": 100000 * 1024}, s
         s = {x[1]["guest"]: x[2] for x in fams["ksmtuned_guest_processes"]["samples"]}
         assert s == {"qemu-system-x86": 2, "cold": 1}, s
-
-
-if __name__ == "__main__":
-    res = Results("ksmctl guests and per-guest metrics")
-    for t in (test_json_figures, test_totals_agree_with_status, test_table, test_older_kernels,
-              test_no_ksm_directory, test_mergeable_from_smaps, test_names_and_reasons,
-              test_same_guests_as_ksmtuned, test_config_errors, test_per_guest_metrics,
-              test_same_name_guests_share_series):
-        res.run(t)
-    res.finish()

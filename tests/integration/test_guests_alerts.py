@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import tempfile
 
-from ksmtest import (KSMTUNED, SOURCE_ROOT, Results, make_ksm_dir, make_proc, meminfo_text, read, skip_or_fail,
+from ksmtest import (KSMTUNED, SOURCE_ROOT, make_ksm_dir, make_proc, meminfo_text, read, skip_or_fail,
                      write)
 
 RULES = os.path.join(SOURCE_ROOT, "contrib", "prometheus", "ksmtuned.rules.yml")
@@ -206,11 +206,3 @@ def test_rules_fire_as_documented():
         assert r.returncode != 0 and "KsmGuestNotMergeable" in r.stdout + r.stderr, r.stdout + r.stderr
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-if __name__ == "__main__":
-    need_promtool()
-    res = Results("Prometheus alert rules")
-    for t in (test_check_rules, test_rules_use_what_the_daemon_writes, test_rules_fire_as_documented):
-        res.run(t)
-    res.finish()

@@ -10,12 +10,9 @@ import shutil
 import subprocess
 import tempfile
 
-try:
-    import pytest
-except ImportError:  # run as a script: the Results list at the end
-    pytest = None
+import pytest
 
-from ksmtest import (CI, FAKE_GUEST, KSMCTL, KSMTUNED, REAL_KSM, Libvirtd, RealKsm, Results, need_real_ksm, read,
+from ksmtest import (FAKE_GUEST, KSMCTL, KSMTUNED, REAL_KSM, RealKsm, need_real_ksm, read,
                      wait_for, write)
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -61,14 +58,13 @@ def need_kernel():
         skip_or_fail("this kernel has no /proc/PID/ksm_merging_pages (Linux 5.19 and later have)")
 
 
-if pytest:
-    @pytest.fixture(scope="module")
-    def g():
-        """The three guests, merged, for the tests of this file; KSM's knobs restored after them."""
-        need_kernel()
-        with RealKsm(), Guests() as guests:
-            merge(guests)
-            yield guests
+@pytest.fixture(scope="module")
+def g():
+    """The three guests, merged, for the tests of this file; KSM's knobs restored after them."""
+    need_kernel()
+    with RealKsm(), Guests() as guests:
+        merge(guests)
+        yield guests
 
 
 def merging_pages(pid):
@@ -202,20 +198,3 @@ def test_libvirt_guests(lv, g):
     finally:
         lv.destroy("ksmtuned-test-nosharepages")
         lv.destroy("ksmtuned-test-sharing")
-
-
-if __name__ == "__main__":
-    need_kernel()
-    res = Results("ksmctl guests on the real kernel")
-    with RealKsm(), Guests() as guests:
-        merge(guests)
-        res.run(test_ksmctl_guests_agree_with_the_kernel, guests)
-        res.run(test_metrics_agree_with_the_kernel, guests)
-        # Without libvirt (a developer's machine), the rest still counts; under CI=true Libvirtd fails instead.
-        missing = [t for t in ("libvirtd", "virtlogd", "virsh", "qemu-system-x86_64") if not shutil.which(t)]
-        if missing and not CI:
-            print(f"skipped test_libvirt_guests: {', '.join(missing)} not installed", flush=True)
-        else:
-            with Libvirtd() as lv:
-                res.run(test_libvirt_guests, lv, guests)
-    res.finish()
