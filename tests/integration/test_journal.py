@@ -39,11 +39,12 @@ class Env:
         return read(os.path.join(self.ksm, name)).strip()
 
     def close(self):
-        rc = self.d.stop()
-        out = self.d.output()
-        shutil.rmtree(self.dir, ignore_errors=True)
-        assert rc == 0, f"exit status {rc}:\n{out}"
-        return out
+        """Stop the daemon (it must exit 0), remove the trees; return all it logged."""
+        try:
+            assert self.d.stop() == 0, f"exit status {self.d.proc.returncode}:\n{self.d.output()}"
+            return self.d.output()
+        finally:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def info_lines(text):
