@@ -27,6 +27,7 @@
  * settings_done() and settings_copy() know not to free or duplicate it.
  */
 static char default_guest_comm[] = DEFAULT_GUEST_COMM;
+static char proxmox_guest_comm[] = PROXMOX_GUEST_COMM;
 static char default_libvirt_uri[] = DEFAULT_LIBVIRT_URI;
 
 typedef enum KeyType {
@@ -56,6 +57,9 @@ const char *const committed_source_names[] = { "rss", "pss", "rss-minus-merged",
 const char *const stop_mode_names[] = { "stop", "unmerge", NULL };
 const char *const advisor_mode_names[] = { "none", "scan-time", NULL };
 const char *const policy_names[] = { "classic", "adaptive", NULL };
+const char *const defaults_names[] = { "classic", "proxmox", NULL };
+/* Proxmox's script hands KSM_PS_METRIC to ps -o: pss, or rsz (rss is ps's other name for it). */
+const char *const ps_metric_names[] = { "pss", "rsz", "rss", NULL };
 
 typedef enum Key {
         K_MONITOR_INTERVAL,
@@ -92,6 +96,8 @@ typedef enum Key {
         K_MERGE_ACROSS_NODES,
         K_MAX_PAGE_SHARING,
         K_PIDFILE,
+        K_DEFAULTS,
+        K_PS_METRIC,
         N_KEYS,
 } Key;
 
@@ -146,6 +152,9 @@ static const KeyInfo keys[N_KEYS] = {
                                  NPAGES_LIMIT, "sharers" },
         /* The script took its pid file from the environment after sourcing the file, so a user may have set it. */
         [K_PIDFILE] = { "PIDFILE", KEY_IGNORED },
+        [K_DEFAULTS] = { "KSM_DEFAULTS", KEY_CHOICE, offsetof(Settings, defaults), .choices = defaults_names },
+        /* Proxmox VE's key, the default of KSM_COMMITTED: see settings_apply_defaults(). */
+        [K_PS_METRIC] = { "KSM_PS_METRIC", KEY_CHOICE, offsetof(Settings, ps_metric), .choices = ps_metric_names },
 };
 
 /* Where a key got its value; file NULL for the built-in default. */
@@ -182,7 +191,7 @@ static char **string_field(Settings *s, const KeyInfo *k) {
 }
 
 static void string_free(char *p) {
-        if (p != default_guest_comm && p != default_libvirt_uri)
+        if (p != default_guest_comm && p != proxmox_guest_comm && p != default_libvirt_uri)
                 free(p);
 }
 
@@ -190,8 +199,36 @@ static bool string_empty(const char *p) {
         return !p || !*p;
 }
 
+static bool is_set(const Origin *origins, Key k) {
+        return origins && origins[k].file;
+}
+
+/*
+ * Set the keys whose default KSM_DEFAULTS chooses, except those @origins says a file set (NULL: none).
+ * classic: the original script's. proxmox: those of Proxmox VE's ksmtuned (ksm-control-daemon 1.5), whose
+ * patches default KSM_SLEEP_MSEC to 100 and count guests with "ps -C kvm -o $KSM_PS_METRIC", pss by
+ * default. KSM_PS_METRIC, when set, is KSM_COMMITTED's default in either mode (pss: pss; rsz, rss: rss).
+ */
+static void settings_apply_defaults(Settings *s, const Origin *origins) {
+        bool proxmox = s->defaults == DEFAULTS_PROXMOX;
+
+        if (!is_set(origins, K_SLEEP_MSEC))
+                s->sleep_msec = proxmox ? 100 : 10;
+        if (!is_set(origins, K_COMMITTED)) {
+                if (s->ps_metric >= 0)
+                        s->committed_source = s->ps_metric == PS_METRIC_PSS ? COMMITTED_PSS : COMMITTED_RSS;
+                else
+                        s->committed_source = proxmox ? COMMITTED_PSS : COMMITTED_RSS;
+        }
+        if (!is_set(origins, K_GUEST_COMM)) {
+                string_free(s->guest_comm);
+                s->guest_comm = proxmox ? proxmox_guest_comm : default_guest_comm;
+        }
+}
+
 /**
- * settings_init() - the defaults of the original script, plus the Fedora/RHEL/Proxmox guest match.
+ * settings_init() - the defaults: the original script's plus the Fedora/RHEL/Proxmox guest match, or,
+ * built with -Ddefaults=proxmox, those of Proxmox VE's script (see settings_apply_defaults()).
  * @s: the settings to fill; whatever it held is overwritten, not freed.
  *
  * Cannot fail: nothing is allocated.
@@ -199,14 +236,12 @@ static bool string_empty(const char *p) {
 void settings_init(Settings *s) {
         *s = (Settings) {
                 .monitor_interval = 60,
-                .sleep_msec = 10,
                 .npages_boost = 300,
                 .npages_decay = -50,
                 .npages_min = 64,
                 .npages_max = 1250,
                 .thres_coef = 20,
                 .thres_const = 2048,
-                .guest_comm = default_guest_comm,
                 .libvirt_uri = default_libvirt_uri,
                 .kvm_events = true,
                 .event_settle_msec = 2000,
@@ -222,7 +257,10 @@ void settings_init(Settings *s) {
                 .use_zero_pages = -1,
                 .merge_across_nodes = -1,
                 .max_page_sharing = -1,
+                .defaults = DEFAULTS_BUILTIN,
+                .ps_metric = -1,
         };
+        settings_apply_defaults(s, NULL);
 }
 
 /**
@@ -243,7 +281,7 @@ void settings_done(Settings *s) {
 static int string_copy(const char *src, char **ret) {
         char *p;
 
-        if (!src || src == default_guest_comm) {
+        if (!src || src == default_guest_comm || src == proxmox_guest_comm) {
                 *ret = (char *) src;
                 return 0;
         }
@@ -286,7 +324,8 @@ static bool string_same(const char *a, const char *b) {
  * @a: settings.
  * @b: settings.
  *
- * A NULL string and an empty one are the same (both mean unset, or off).
+ * A NULL string and an empty one are the same (both mean unset, or off). KSM_DEFAULTS and KSM_PS_METRIC
+ * act only through the keys whose defaults they give, which are compared.
  */
 bool settings_equal(const Settings *a, const Settings *b) {
         return a->monitor_interval == b->monitor_interval && a->sleep_msec == b->sleep_msec &&
@@ -720,6 +759,19 @@ static int origin_set(Loader *l, size_t k) {
         return 0;
 }
 
+/* After an empty value: as if the key were not set, so that KSM_DEFAULTS still gives its default. */
+static void origin_clear(Loader *l, size_t k) {
+        free(l->origins[k].file);
+        l->origins[k] = (Origin) {};
+}
+
+/* The defaults of KSM_DEFAULTS=@defaults. */
+static void settings_defaults(int64_t defaults, Settings *ret) {
+        settings_init(ret);
+        ret->defaults = defaults;
+        settings_apply_defaults(ret, NULL);
+}
+
 /* Apply one assignment to l->settings, reporting what is wrong with it. */
 static int loader_assign(Loader *l, const char *name, const char *text) {
         _cleanup_free_ char *value = NULL;
@@ -727,6 +779,7 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
         const KeyInfo *k = NULL;
         char why[256];
         size_t raw_len, ki;
+        bool unset = false;
         int r;
 
         for (ki = 0; ki < N_KEYS; ki++)
@@ -763,13 +816,24 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
                 int64_t x;
 
                 if (*value == '\0') {
-                        /* The script's ${KEY:-default}: an empty value means the default. */
-                        Settings d;
+                        /*
+                         * The script's ${KEY:-default}: an empty value means the default, which may be
+                         * KSM_DEFAULTS's, maybe set further on: loader_apply_defaults() sets it.
+                         */
+                        Settings c, p;
 
-                        settings_init(&d);
-                        x = *int_field(&d, k);
-                        report_value(l, CONFIG_WARNING, name, raw, raw_len,
-                                     "empty value, using the default %" PRIi64, x);
+                        settings_defaults(DEFAULTS_CLASSIC, &c);
+                        settings_defaults(DEFAULTS_PROXMOX, &p);
+                        x = *int_field(l->settings.defaults == DEFAULTS_PROXMOX ? &p : &c, k);
+                        unset = true;
+                        if (*int_field(&c, k) != *int_field(&p, k))
+                                report_value(l, CONFIG_WARNING, name, raw, raw_len,
+                                             "empty value, using the default of KSM_DEFAULTS (%" PRIi64
+                                             " for classic, %" PRIi64 " for proxmox)",
+                                             *int_field(&c, k), *int_field(&p, k));
+                        else
+                                report_value(l, CONFIG_WARNING, name, raw, raw_len,
+                                             "empty value, using the default %" PRIi64, x);
                 } else if (parse_int(k, value, &x, why, sizeof(why)) < 0) {
                         report_value(l, CONFIG_ERROR, name, raw, raw_len, "%s", why);
                         return 0;
@@ -826,6 +890,7 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
 
                         settings_init(&d);
                         *int_field(&l->settings, k) = *int_field(&d, k);
+                        unset = true;
                         break;
                 }
                 for (int64_t i = 0; k->choices[i]; i++)
@@ -884,6 +949,10 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
         }
         case KEY_IGNORED:
                 break;
+        }
+        if (unset) {
+                origin_clear(l, ki);
+                return 0;
         }
         return origin_set(l, ki);
 }
@@ -1196,9 +1265,31 @@ static void loader_check(Loader *l) {
         }
 }
 
+/*
+ * Once every file is read, KSM_DEFAULTS and KSM_PS_METRIC give the defaults of the keys that no file set,
+ * wherever they were assigned. KSM_COMMITTED, when set, wins over KSM_PS_METRIC.
+ */
+static void loader_apply_defaults(Loader *l) {
+        Settings *s = &l->settings;
+
+        if (s->ps_metric >= 0 && is_set(l->origins, K_COMMITTED) &&
+            s->committed_source != (s->ps_metric == PS_METRIC_PSS ? COMMITTED_PSS : COMMITTED_RSS)) {
+                const Origin *at = later_origin(l, K_COMMITTED, K_PS_METRIC);
+                char a[PATH_MAX + 32], b[PATH_MAX + 32];
+
+                format_origin(&l->origins[K_COMMITTED], a, sizeof(a));
+                format_origin(&l->origins[K_PS_METRIC], b, sizeof(b));
+                loader_report(l, CONFIG_WARNING, at->file, at->line,
+                              "KSM_COMMITTED=%s (%s) wins over KSM_PS_METRIC=%s (%s)",
+                              committed_source_names[s->committed_source], a, ps_metric_names[s->ps_metric], b);
+        }
+        settings_apply_defaults(s, l->origins);
+}
+
 static int loader_finish(Loader *l, Settings *ret) {
         if (l->failure < 0)
                 return l->failure;
+        loader_apply_defaults(l);
         loader_check(l);
         if (l->failure < 0)
                 return l->failure;
