@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
@@ -23,13 +24,16 @@ static void on_stop(int sig) {
 
 static int usage(const char *argv0) {
         fprintf(stderr,
-                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm] [ignored args...]\n"
+                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm] [--fork] [ignored args...]\n"
                 "  --fill random     every page different (default): nothing to merge\n"
                 "  --fill same       every page identical\n"
                 "  --fill sharedPCT  the first PCT %% of the pages (rounded down) hold content that depends only\n"
                 "                    on the page's index, the same in every process started so; the rest are\n"
                 "                    unique to this process (e.g. shared90)\n"
-                "  --kvm             create a KVM VM (KVM_CREATE_VM) and keep it: the kernel announces it\n",
+                "  --kvm             create a KVM VM (KVM_CREATE_VM) and keep it: the kernel announces it\n"
+                "  --fork            then fork once (\"child PID\" precedes \"ready\"): parent and child share\n"
+                "                    every page, copy-on-write, so each one's PSS is about half its RSS;\n"
+                "                    the child ends with the parent\n",
                 argv0);
         return 2;
 }
@@ -89,7 +93,7 @@ static void fill(uint8_t *mem, size_t size, size_t page, enum Fill how, unsigned
 }
 
 int main(int argc, char *argv[]) {
-        bool mergeable = false, kvm = false;
+        bool mergeable = false, kvm = false, fork_child = false;
         enum Fill how = FILL_RANDOM;
         unsigned pct = 0;
         const char *comm;
@@ -99,6 +103,7 @@ int main(int argc, char *argv[]) {
         size_t page, size;
         void *mem = NULL;
         int kvm_fd = -1, vm_fd = -1;
+        pid_t parent = getpid(), child = -1;
 
         if (argc < 2)
                 return usage(argv[0]);
@@ -112,6 +117,8 @@ int main(int argc, char *argv[]) {
                         mergeable = true;
                 else if (strcmp(argv[i], "--kvm") == 0)
                         kvm = true;
+                else if (strcmp(argv[i], "--fork") == 0)
+                        fork_child = true;
                 else if (strcmp(argv[i], "--fill") == 0 && i + 1 < argc) {
                         i++;
                         if (strcmp(argv[i], "same") == 0)
@@ -176,12 +183,34 @@ int main(int argc, char *argv[]) {
                 }
         }
 
+        if (fork_child) {
+                fflush(stdout);
+                child = fork();
+                if (child < 0) {
+                        perror("fork");
+                        return 1;
+                }
+                if (child == 0) {
+                        /* It writes to none of the pages, so they stay shared; it ends with the parent. */
+                        if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent)
+                                _exit(1);
+                        while (!stop)
+                                sigsuspend(&old);
+                        _exit(0);
+                }
+                printf("child %d\n", (int) child);
+        }
+
         printf("ready\n");
         fflush(stdout);
 
         while (!stop)
                 sigsuspend(&old);
 
+        if (child > 0) {
+                kill(child, SIGTERM);
+                waitpid(child, NULL, 0);
+        }
         if (vm_fd >= 0)
                 close(vm_fd);
         if (kvm_fd >= 0)
