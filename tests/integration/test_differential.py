@@ -3,8 +3,10 @@
 
 Two originals: Debian's script as its package ships it, and Proxmox VE's, built here from Debian's by
 applying the changes Proxmox's ksm-control-daemon 1.5 makes to the same script (see proxmox_script());
-each scenario names the one it runs against. Against Proxmox's, ours runs with KSM_DEFAULTS=proxmox from
-a drop-in, as the Debian package installs it on Proxmox VE hosts (or as a -Ddefaults=proxmox build has it).
+each scenario names the one it runs against. Against Debian's, ours runs with its defaults (Fedora's and
+RHEL's guest match by name: the guests are named so that both find them), and once with Debian's match.
+Against Proxmox's, ours runs with KSM_DEFAULTS=proxmox from a drop-in, as the Debian package installs it on
+Proxmox VE hosts (or as a -Ddefaults=proxmox build has it).
 
 The original hard-codes /etc/ksmtuned.conf, /proc/meminfo and /sys/kernel/mm/ksm, so the test re-executes
 itself as PID 1 of a private mount and PID namespace (`unshare --kill-child`: everything it starts dies
@@ -66,13 +68,16 @@ KINDS = {
     "guest": ("qemu-system-x86_64", ["-name", "guest", "-enable-kvm", "-m", "1024"], "qemu-system-x86"),
     "img": ("qemu-img", ["convert", "-enable-kvm"], "qemu-img"),
     "shell": ("bash", ["qemu-system-x86_64", "-enable-kvm"], "bash"),
+    # RHEL's guest, which Debian's command-line match misses; one that only Debian's match finds.
+    "qemu-kvm": ("qemu-kvm", ["-name", "rhel"], "qemu-kvm"),
+    "qemu-worker": ("qemu-system-x86_64", ["-name", "deb", "-enable-kvm"], "qemu-worker"),
     # Proxmox VE starts its guests as /usr/bin/kvm; "kvm-pair" is two of them sharing every page.
     "kvm": ("kvm", ["-id", "100", "-name", "vm100", "-machine", "accel=kvm"], "kvm"),
     "kvm-pair": ("kvm", ["-id", "101", "-name", "vm101", "--fork"], "kvm"),
     "kvm-helper": ("kvm", ["-id", "102", "-name", "vm102"], "kvm-helper"),
 }
 # The kinds each original counts as guests.
-COUNTED = {"debian": {"guest"}, "proxmox": {"kvm", "kvm-pair"}}
+COUNTED = {"debian": {"guest", "qemu-worker"}, "proxmox": {"kvm", "kvm-pair"}}
 
 
 # ---------------------------------------------------------------- the original, fetched at run time
@@ -537,6 +542,13 @@ KSM_THRES_COEF=30
 # DEBUG=1
 """
 
+# Debian's guest match (its command line), in place of ours by process name.
+DEBIAN_MATCH_CONF = """\
+KSM_GUEST_COMM=
+KSM_GUEST_CMDLINE='^qemu-system.*-enable-kvm'
+KSM_MONITOR_INTERVAL=3600
+"""
+
 INLINE_CONF = """\
 KSM_MONITOR_INTERVAL=3600   # no timer while testing
 KSM_NPAGES_BOOST=400 # boost harder
@@ -671,6 +683,13 @@ def scenarios(pve_conf=None):
                     Step(100000, note="boost"), Step(100000),
                     Step(100000, note="clamped at MAX"),
             ], settings={"KSM_NPAGES_BOOST": 400, "KSM_NPAGES_MAX": 1000}, conf=INLINE_CONF),
+            Scenario("debian-guest-match", "Debian's match by command line: RHEL's qemu-kvm not counted, "
+                     "qemu-worker counted", [
+                    Step(200000, fakes=(("qemu-kvm", 128), ("qemu-worker", 160)), note="stop (with qemu-kvm: start)"),
+                    Step(10000, fakes=(("qemu-kvm", 128), ("qemu-worker", 160)), note="boost"),
+                    Step(200000, fakes=(("qemu-kvm", 128), ("qemu-worker", 160)) + guests(96), note="decay"),
+                    Step(200000, note="all gone: stop"),
+            ], total=300000, conf=DEBIAN_MATCH_CONF),
     ] + (proxmox_scenarios(pve_conf) if pve_conf else [])
 
 
