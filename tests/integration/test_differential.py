@@ -222,9 +222,10 @@ def start_fake(kind, mib, fake_guest=None):
     if line.startswith(b"child "):
         p.child_pid = int(line.split()[1])
         line = p.stdout.readline()
-    # The child maps libc's pages afresh as it runs (fork copies no file-backed page tables): its RSS is
-    # settled once it waits for the stop signal.
-    if line != b"ready\n" or (p.child_pid and not wait_for(lambda: waits_for_signal(p.child_pid), 10)):
+    # Its RSS is settled once it waits for the stop signal: until then it may still fault in pages (ASan's
+    # runtime does, after "ready"), and a child maps libc's afresh (fork copies no file-backed page tables).
+    if line != b"ready\n" or not wait_for(lambda: all(waits_for_signal(pid) for pid in (p.pid, p.child_pid) if pid),
+                                           10):
         p.kill()
         p.wait()
         raise RuntimeError(f"fake-guest {kind} {mib} did not start")
