@@ -887,16 +887,21 @@ START_TEST(test_profile_empty) {
 }
 END_TEST
 
+static char *write_text(const char *dir, const char *name, const char *text) {
+        return write_file(dir, name, text, strlen(text));
+}
+
 /* Across files: a drop-in's KSM_DEFAULTS leaves what the main file set, and the reverse. */
 START_TEST(test_profile_dropins) {
-        _cleanup_free_ char *dir = make_tmpdir(), *main_conf = NULL, *dropins = NULL, *a = NULL, *b = NULL;
+        _cleanup_free_ char *dir = make_tmpdir(), *main_conf = NULL, *main_conf2 = NULL, *dropins = NULL, *a = NULL,
+                            *b = NULL;
         Settings s = sentinel(), copy;
         Reports r = {};
 
         ck_assert_int_eq(asprintf(&dropins, "%s/ksmtuned.conf.d", dir), (int) strlen(dir) + 16);
         ck_assert_int_eq(mkdir(dropins, 0755), 0);
-        main_conf = write_file(dir, "ksmtuned.conf", "KSM_SLEEP_MSEC=30\nKSM_PS_METRIC=rsz\n", 36);
-        a = write_file(dropins, "pve.conf", "KSM_DEFAULTS=proxmox\n", 21);
+        main_conf = write_text(dir, "ksmtuned.conf", "KSM_SLEEP_MSEC=30\nKSM_PS_METRIC=rsz\n");
+        a = write_text(dropins, "pve.conf", "KSM_DEFAULTS=proxmox\n");
         ck_assert_int_eq(config_load(main_conf, dropins, &s, collect, &r), 0);
         dump(&r);
         ck_assert_uint_eq(r.n, 0);
@@ -910,9 +915,9 @@ START_TEST(test_profile_dropins) {
         settings_done(&s);
         settings_done(&copy);
 
-        main_conf = (free(main_conf), write_file(dir, "ksmtuned.conf", "KSM_DEFAULTS=proxmox\n", 21));
-        b = write_file(dropins, "zz-admin.conf", "KSM_COMMITTED=rss\nKSM_GUEST_COMM=qemu\n", 37);
-        ck_assert_int_eq(config_load(main_conf, dropins, &s, collect, &r), 0);
+        main_conf2 = write_text(dir, "ksmtuned.conf", "KSM_DEFAULTS=proxmox\n");
+        b = write_text(dropins, "zz-admin.conf", "KSM_COMMITTED=rss\nKSM_GUEST_COMM=qemu\n");
+        ck_assert_int_eq(config_load(main_conf2, dropins, &s, collect, &r), 0);
         dump(&r);
         ck_assert_uint_eq(r.n, 0);
         ck_assert_int_eq(s.sleep_msec, 100);
