@@ -215,30 +215,20 @@ class Mounts:
 
 def start_fake(kind, mib, fake_guest=None):
     argv0, extra, comm = KINDS[kind]
-    p = subprocess.Popen([argv0, str(mib), *extra], executable=fake_guest or FAKE_GUEST, stdin=subprocess.DEVNULL,
+    p = subprocess.Popen([argv0, str(mib), "--steady", *extra], executable=fake_guest or FAKE_GUEST,
+                         stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, env=dict(os.environ, FAKE_GUEST_COMM=comm))
     line = p.stdout.readline()
     p.child_pid = None  # with --fork: the child, which shares every page with p
     if line.startswith(b"child "):
         p.child_pid = int(line.split()[1])
         line = p.stdout.readline()
-    # Its RSS is settled once it waits for the stop signal: until then it may still fault in pages (ASan's
-    # runtime does, after "ready"), and a child maps libc's afresh (fork copies no file-backed page tables).
-    if line != b"ready\n" or not wait_for(lambda: all(waits_for_signal(pid) for pid in (p.pid, p.child_pid) if pid),
-                                           10):
+    # With --steady, both hold every page they map, locked, before "ready": their RSS is settled.
+    if line != b"ready\n":
         p.kill()
         p.wait()
         raise RuntimeError(f"fake-guest {kind} {mib} did not start")
     return p
-
-
-def waits_for_signal(pid):
-    try:
-        wchan = read(f"/proc/{pid}/wchan")
-    except OSError:
-        return False
-    # "0" where the kernel hides wait channels: then at least asleep.
-    return "sigsuspend" in wchan or (wchan == "0" and (proc_stat(pid) or "xx")[1] == "S")
 
 
 def rss_kb(pid):
@@ -352,7 +342,7 @@ class Original:
         self.loop = int(read(pidfile))
         self.last_sleep = 0
         self.count = 0
-        if not wait_for(self.idle, 10):
+        if not wait_for(self.idle, 30):
             raise RuntimeError("the original's loop never reached its `wait`")
 
     def idle(self):
@@ -377,7 +367,7 @@ class Original:
     def adjustments(self):
         return len(ORIG_DONE.findall(self.logged()))
 
-    def adjust(self, timeout=10):
+    def adjust(self, timeout=30):
         """Send SIGUSR1 once the loop waits, then wait for the adjustment's last log line (or the next wait)."""
         self.last_sleep = wait_for(self.idle, timeout)
         if not self.last_sleep:
@@ -434,7 +424,7 @@ class Ours:
     def lines(self):
         return OURS_LINE.findall(self.daemon.output())
 
-    def wait(self, n, timeout=10):
+    def wait(self, n, timeout=30):
         if not wait_for(lambda: len(self.lines()) >= n or not self.daemon.alive(), timeout):
             raise RuntimeError(f"ours did not log adjustment #{n}:\n{self.daemon.output()[-2000:]}")
         if not self.daemon.alive():
@@ -730,7 +720,8 @@ def compare(orig, ours, ours_ksm, committed, expect, margin=0):
 
     margin: how far two readings of the guests' memory may differ (PSS: see the module's doc), else 0.
     """
-    ok = wait_for(lambda: ksm_values(REAL_KSM, KNOBS) == ksm_values(ours_ksm, KNOBS), 0.5)
+    # Each program logs an adjustment before it has written every knob: wait for them (a bound, not a pace).
+    ok = wait_for(lambda: ksm_values(REAL_KSM, KNOBS) == ksm_values(ours_ksm, KNOBS), 30)
     a, b = ksm_values(REAL_KSM, KNOBS), ksm_values(ours_ksm, KNOBS)
     agree = "" if model_agrees(expect, a) else " (NOTE: the model disagrees with the original)"
     within = f" +- {margin}" if margin else ""

@@ -5,13 +5,24 @@ The interval is an hour, so only guest events can cause the adjustments these te
 
 import os
 import re
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
 
-from ksmtest import (KSMTUNED, Daemon, Libvirtd, Results, make_ksm_dir, need_root, wait_for, write)
+import pytest
 
-DEADLINE = 5.0  # seconds from a guest's start or stop to the adjustment it causes
+from ksmtest import KSMTUNED, Daemon, make_ksm_dir, need_root, wait_for, write
+
+# A bound, not a measure: the settle delay is 2 s and the interval an hour, so an adjustment with the
+# guest's reason within a minute can only come from the event. bench/reaction.py measures the delay.
+DEADLINE = 60.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_root("real libvirtd and KVM guests")
 
 
 class Tuner:
@@ -23,7 +34,7 @@ class Tuner:
         self.conf = os.path.join(self.dir, "ksmtuned.conf")
         write(self.conf, "KSM_MONITOR_INTERVAL=3600\n" + conf)
         self.d = Daemon([KSMTUNED, "--debug", "--config", self.conf, "--ksm-dir", self.ksm])
-        assert wait_for(lambda: "adjustment #1 (start-up)" in self.d.output(), 10), self.d.output()
+        assert wait_for(lambda: "adjustment #1 (start-up)" in self.d.output(), DEADLINE), self.d.output()
 
     def count(self):
         return len(re.findall(r"^adjustment #\d+", self.d.output(), re.M))
@@ -35,14 +46,13 @@ class Tuner:
                       and self.count() > after, DEADLINE + 1)
         delay = time.monotonic() - t0
         assert ok, f"no adjustment for {what} within {DEADLINE} s:\n{self.d.output()}"
-        assert delay <= DEADLINE, f"{what}: adjustment after {delay:.1f} s"
         print(f"     {what}: adjusted {delay:.2f} s after", flush=True)
         return delay
 
     def close(self):
         rc = self.d.stop()
         out = self.d.output()
-        subprocess.run(["rm", "-rf", self.dir])
+        shutil.rmtree(self.dir, ignore_errors=True)
         assert rc == 0, f"exit status {rc}:\n{out}"
         return out
 
@@ -56,7 +66,10 @@ def test_no_libvirtd_quiet():
     """No libvirtd: the daemon runs normally, libvirt is never loaded, nothing is logged above info."""
     t = Tuner()
     try:
-        time.sleep(1.5)
+        # The daemon looks for libvirt's socket at start-up and then only on inotify events: one more
+        # adjustment, served after everything start-up scheduled, closes the window.
+        t.d.signal(signal.SIGUSR1)
+        assert wait_for(lambda: t.count() >= 2, DEADLINE), t.d.output()
         assert t.d.alive()
         assert not libvirt_mapped(t.d.pid), "libvirt.so loaded without a libvirt daemon"
         out = t.d.output()
@@ -69,7 +82,7 @@ def test_libvirt_guest_start_stop(lv):
     # Uevents off: this proves libvirt's own events, not the kernel's.
     t = Tuner("KSM_KVM_EVENTS=0\n")
     try:
-        assert wait_for(lambda: "Connected to libvirt" in t.d.output(), 10), t.d.output()
+        assert wait_for(lambda: "Connected to libvirt" in t.d.output(), DEADLINE), t.d.output()
         assert libvirt_mapped(t.d.pid)
         n = t.count()
         lv.create("ksmtuned-test-g1")
@@ -84,11 +97,11 @@ def test_libvirt_guest_start_stop(lv):
 def test_libvirtd_restart(lv):
     t = Tuner("KSM_KVM_EVENTS=0\n")
     try:
-        assert wait_for(lambda: "Connected to libvirt" in t.d.output(), 10), t.d.output()
+        assert wait_for(lambda: "Connected to libvirt" in t.d.output(), DEADLINE), t.d.output()
         lv.kill_libvirtd()
-        assert wait_for(lambda: "Lost the connection to libvirt" in t.d.output(), 30), t.d.output()
+        assert wait_for(lambda: "Lost the connection to libvirt" in t.d.output(), DEADLINE), t.d.output()
         lv.start_libvirtd()
-        assert wait_for(lambda: t.d.output().count("Connected to libvirt") >= 2, 35), t.d.output()
+        assert wait_for(lambda: t.d.output().count("Connected to libvirt") >= 2, DEADLINE), t.d.output()
         assert wait_for(lambda: "(libvirt reconnected)" in t.d.output(), DEADLINE), t.d.output()
         n = t.count()
         lv.create("ksmtuned-test-g2")
@@ -112,7 +125,7 @@ def test_bare_kvm_vm():
         t.wait_adjustment(n, rf"KVM VM of PID {q.pid} created", "bare KVM VM start")
         n = t.count()
         q.terminate()
-        q.wait(10)
+        q.wait(60)
         t.wait_adjustment(n, rf"KVM VM of PID {q.pid} destroyed", "bare KVM VM stop")
         q = None
     finally:
@@ -120,17 +133,3 @@ def test_bare_kvm_vm():
             q.kill()
             q.wait()
         t.close()
-
-
-if __name__ == "__main__":
-    need_root("real libvirtd and KVM guests")
-    res = Results("guest events on real parts")
-    res.run(test_bare_kvm_vm)
-    res.run(test_no_libvirtd_quiet)
-    with Libvirtd() as lv:
-        # A first guest start probes QEMU (up to a minute on a fresh machine): not the tuner's delay.
-        lv.create("ksmtuned-test-warmup")
-        lv.destroy("ksmtuned-test-warmup")
-        res.run(test_libvirt_guest_start_stop, lv)
-        res.run(test_libvirtd_restart, lv)
-    res.finish()

@@ -17,8 +17,10 @@ import tempfile
 import threading
 import time
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, Libvirtd, RealKsm, Results, ksm_values, make_ksm_dir,
-                     make_proc, meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+import pytest
+
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, RealKsm, ksm_values, make_ksm_dir, make_proc,
+                     meminfo_text, need_root, read, skip_or_fail, wait_for, write)
 
 GIB = 1024 * 1024  # kB
 TOTAL = 16 * GIB   # sleep 10 ms, threshold 3355443 kB with the defaults
@@ -27,6 +29,16 @@ NOBODY = 65534
 # No interval, no guest events: only what a test does causes an adjustment.
 QUIET = "KSM_MONITOR_INTERVAL=3600\nKSM_KVM_EVENTS=0\nKSM_LIBVIRT_URI=\n"
 KNOBS = ("pages_to_scan", "sleep_millisecs", "run")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_root("fault injection (mount namespaces, setpriv, the real KSM, libvirtd)")
+    for tool in ("unshare", "nsenter", "setpriv"):
+        if not shutil.which(tool):
+            skip_or_fail(f"{tool} is not installed")
+    if not FAKE_GUEST:
+        skip_or_fail("FAKE_GUEST is not set")
 
 
 class Env:
@@ -57,7 +69,7 @@ def adjustments(d):
     return len(re.findall(r"^adjustment #\d+", d.output(), re.M))
 
 
-def wait_adjustment(d, n, timeout=10):
+def wait_adjustment(d, n, timeout=60):
     assert wait_for(lambda: adjustments(d) >= n, timeout), f"no adjustment #{n}:\n{d.output()}"
 
 
@@ -328,8 +340,7 @@ def test_meminfo_broken_for_one_adjustment():
             for i, (why, breakit, repair) in enumerate(outages, 1):
                 breakit()
                 for _ in range(3):  # three adjustments fail; one line says so
-                    d.signal(signal.SIGUSR1)
-                    time.sleep(0.15)
+                    d.signal_and_settle(signal.SIGUSR1)
                 assert wait_for(lambda: count(d.output(), r"^warning: Failed to read .*meminfo") == i), d.output()
                 if repair:
                     repair()
@@ -349,8 +360,9 @@ def test_meminfo_broken_for_one_adjustment():
 
 # ---- libvirt ----
 
-def churn_guests(lv, stop, names):
-    """Start and destroy guests until told to stop; failures (libvirtd gone) are expected and ignored."""
+def churn_guests(lv, stop, names, refused=None):
+    """Start and destroy guests until told to stop; failures (libvirtd gone) are expected, and counted in
+    `refused` (a list, one item per refused start)."""
     xml = os.path.join(lv.dir, "churn.xml")
     i = 0
     while not stop.is_set():
@@ -362,15 +374,17 @@ def churn_guests(lv, stop, names):
             names.append(name)
             lv.virsh("destroy", name, timeout=60)
         else:
-            time.sleep(0.2)
+            if refused is not None:
+                refused.append(name)
+            time.sleep(0.2)  # a retry's pace, not a wait for anything
         i += 1
 
 
 def test_libvirtd_killed_while_events_flow(lv):
     e = Env(conf="KSM_LIBVIRT_URI=qemu:///system\nKSM_EVENT_SETTLE_MSEC=100\n")
     stop = threading.Event()
-    started = []
-    t = threading.Thread(target=churn_guests, args=(lv, stop, started))
+    started, refused = [], []
+    t = threading.Thread(target=churn_guests, args=(lv, stop, started, refused))
     try:
         with e.start() as d:
             assert wait_for(lambda: "Connected to libvirt at qemu:///system" in d.output(), 30), d.output()
@@ -378,7 +392,9 @@ def test_libvirtd_killed_while_events_flow(lv):
             assert wait_for(lambda: "(libvirt guest ksmtuned-test-churn" in d.output(), 30), d.output()
             lv.kill_libvirtd()
             assert wait_for(lambda: "Lost the connection to libvirt" in d.output(), 30), d.output()
-            time.sleep(1)  # guests keep being asked for while nobody answers
+            # Guests keep being asked for while nobody answers: two refused starts, then the daemon still runs.
+            mark = len(refused)
+            assert wait_for(lambda: len(refused) >= mark + 2, 60), "the churn never met the dead libvirtd"
             assert d.alive()
             n = adjustments(d)
             usr1(d, n + 1)  # responsive meanwhile
@@ -411,16 +427,18 @@ def test_libvirt_turned_off_then_libvirtd_dies(lv):
             fds_connected = fd_count(d.pid)
             write(e.conf, QUIET)  # KSM_LIBVIRT_URI= : off
             hup(d, 2)
-            time.sleep(0.5)
+            d.signal_and_settle(signal.SIGUSR1)  # adjustment #3: the reload's closing has run by now
             fds_off = fd_count(d.pid)
-            lv.kill_libvirtd()
-            time.sleep(1.5)
+            lv.kill_libvirtd()  # returns once libvirtd's process is gone, its sockets closed
+            # A hang-up on a socket still watched would be dispatched before this adjustment, whose source
+            # runs at idle priority, after every event that is ready.
+            usr1(d, 4)
             out = d.output()
             assert d.alive(), f"died when libvirtd did, after libvirt was turned off:\n{out}"
             assert "Lost the connection" not in out, f"a connection closed by the reload was still watched:\n{out}"
             assert fds_off < fds_connected, f"the connection is still open after the reload: fds {fds_connected} -> " \
                                             f"{fds_off}:\n{out}"
-            usr1(d, 3)
+            usr1(d, 5)
             assert d.stop() == 0, d.output()
     finally:
         if not any(n == "libvirtd" for n, _ in lv.started):
@@ -434,6 +452,7 @@ def dead_socket_case(listening):
     e = Env(conf="KSM_LIBVIRT_URI=qemu:///system\n")
     run_dir = tempfile.mkdtemp(prefix="ksmtuned-run-libvirt-")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = None
     try:
         sock.bind(os.path.join(run_dir, "libvirt-sock-ro"))
         if listening:
@@ -445,18 +464,21 @@ def dead_socket_case(listening):
                            run_dir)
         with e.start(wrap=wrap) as d:
             wait_adjustment(d, 1)
-            if not listening:
-                assert wait_for(lambda: "is not available" in d.output(), 5), d.output()
-            # Over ~3.5 s of back-off retries (or a pending probe), SIGUSR1 is served at once every time.
-            worst = 0.0
-            for i in range(7):
-                n = adjustments(d)
-                t0 = time.monotonic()
-                usr1(d, n + 1)
-                worst = max(worst, time.monotonic() - t0)
-                time.sleep(0.5)
+            if listening:
+                # The daemon's connection, accepted and never answered: its probe now waits for a reply.
+                sock.settimeout(60)
+                conn, _ = sock.accept()
+                for _ in range(3):  # SIGUSR1 is served while the probe waits (a blocked loop never would)
+                    usr1(d, adjustments(d) + 1)
+            else:
+                assert wait_for(lambda: "is not available" in d.output(), 60), d.output()
+                # Between back-off retries, SIGUSR1 is served every time.
+                for _ in range(2):
+                    retries = count(d.output(), r"next attempt")
+                    usr1(d, adjustments(d) + 1)
+                    assert wait_for(lambda: count(d.output(), r"next attempt") > retries, 60), d.output()
+                usr1(d, adjustments(d) + 1)
             out = d.output()
-            assert worst < 1.0, f"SIGUSR1 took {worst:.2f} s:\n{out}"
             assert d.alive()
             assert "Connected to libvirt" not in out, out
             if listening:
@@ -467,6 +489,8 @@ def dead_socket_case(listening):
             no_errors(out)
             assert d.stop() == 0, out
     finally:
+        if conn:
+            conn.close()
         sock.close()
         shutil.rmtree(run_dir, ignore_errors=True)
         e.cleanup()
@@ -494,13 +518,9 @@ def test_signal_storm():
             os.kill(d.pid, signal.SIGHUP)
 
     def settle():
-        last = -1
-        while True:  # until a quarter second passes without an adjustment
-            cur = adjustments(d)
-            if cur == last:
-                return cur
-            last = cur
-            time.sleep(0.25)
+        # Every signal read and all it caused done: idle in epoll_wait, none pending.
+        assert wait_for(d.settled, 120), f"never idle after the storm:\n{d.output()[-3000:]}"
+        return adjustments(d)
 
     try:
         with e.start(env=env) as d:
@@ -518,12 +538,19 @@ def test_signal_storm():
             print(f"     20000 signals in {sent:.2f} s: {n} adjustments, {reloads} reloads in all; "
                   f"RSS {rss0} -> {rss1} kB, fds {fds0} -> {fds1}", flush=True)
             assert d.alive()
-            assert 1 <= n < 2000, n  # coalesced: far fewer than 20,000
+            # How many signals one adjustment absorbs depends on scheduling: never more adjustments than asked.
+            assert 1 <= n <= 20000, n
             assert fds1 == fds0, (fds0, fds1)
             assert rss1 - rss0 < 2048, (rss0, rss1)
-            t0 = time.monotonic()
-            usr1(d, after + 1)
-            assert time.monotonic() - t0 < 1.0
+            # Coalescing, whatever the scheduler does: signals that arrive while the daemon cannot run are one
+            # pending SIGUSR1 and one pending SIGHUP when it can, and cause at most two adjustments.
+            d.signal(signal.SIGSTOP)
+            assert wait_for(lambda: read(f"/proc/{d.pid}/stat").rsplit(")", 1)[1].split()[0] == "T", 60)
+            storm(1000)
+            d.signal(signal.SIGCONT)
+            burst = settle() - after
+            assert 1 <= burst <= 2, f"2000 signals while stopped caused {burst} adjustments:\n{d.output()[-3000:]}"
+            usr1(d, after + burst + 1)
             no_errors(d.output())
             assert d.stop() == 0, d.output()[-3000:]
     finally:
@@ -618,12 +645,13 @@ def test_guests_exiting_during_scan():
             t.start()
             spawned = 0
             try:
-                end = time.monotonic() + 4
-                while time.monotonic() < end:
+                # Enough churn for adjustments to meet vanishing guests, however fast this machine is.
+                end = time.monotonic() + 120
+                while (spawned < 256 or adjustments(d) < 40) and time.monotonic() < end:
                     batch = [subprocess.Popen([FAKE_GUEST, "1"], env=guest_env, stdout=subprocess.DEVNULL)
                              for _ in range(8)]
                     spawned += len(batch)
-                    time.sleep(0.01)
+                    time.sleep(0.01)  # the churn's pace: some die before, some after their first read
                     for i, p in enumerate(batch):
                         p.send_signal(signal.SIGKILL if i % 2 else signal.SIGTERM)
                     for p in batch:
@@ -637,7 +665,7 @@ def test_guests_exiting_during_scan():
             print(f"     {spawned} fake guests, {n} adjustments, {sum(1 for g in seen if g)} of them saw some",
                   flush=True)
             assert d.alive()
-            assert n > 20, n
+            assert n >= 40, n
             assert any(seen), "no adjustment saw a fake guest: the race was not exercised"
             no_errors(out)
             assert d.stop() == 0, out[-3000:]
@@ -662,27 +690,3 @@ def test_not_root_real_ksm():
         assert ksm_values(REAL_KSM) == before
     finally:
         e.cleanup()
-
-
-if __name__ == "__main__":
-    need_root("fault injection (mount namespaces, setpriv, the real KSM, libvirtd)")
-    for tool in ("unshare", "nsenter", "setpriv"):
-        if not shutil.which(tool):
-            skip_or_fail(f"{tool} is not installed")
-    if not FAKE_GUEST:
-        skip_or_fail("FAKE_GUEST is not set")
-    res = Results("faults")
-    for t in [test_ksm_dir_missing_at_start, test_ksm_dir_removed_while_running,
-              test_ksm_dir_renamed_away_and_recreated, test_ksm_dir_read_only_mount,
-              test_failed_write_not_reported_as_done, test_real_kernel_advisor_refuses_pages_to_scan,
-              test_real_kernel_einval, test_real_kernel_ebusy,
-              test_meminfo_broken_for_one_adjustment, test_libvirt_socket_refused, test_libvirt_socket_hung,
-              test_signal_storm, test_config_broken_at_reload, test_config_unreadable_at_reload,
-              test_guests_exiting_during_scan, test_not_root_real_ksm]:
-        t0 = time.monotonic()
-        res.run(t)
-        print(f"     ({time.monotonic() - t0:.1f} s)", flush=True)
-    with Libvirtd() as lv:
-        res.run(test_libvirtd_killed_while_events_flow, lv)
-        res.run(test_libvirt_turned_off_then_libvirtd_dies, lv)
-    res.finish()
