@@ -274,7 +274,7 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
                 int64_t x;
 
                 if (*value == '\0') {
-                        /* The script's ${KEY:-default}, maybe KSM_DEFAULTS's, set later: loader_finish() sets it. */
+                        /* The script's ${KEY:-default}: unset, so KSM_DEFAULTS, maybe read later, gives it. */
                         int64_t c = key_default(ki, DEFAULTS_CLASSIC), p = key_default(ki, DEFAULTS_PROXMOX);
 
                         x = key_default(ki, l->settings.defaults);
