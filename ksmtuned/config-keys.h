@@ -8,6 +8,47 @@
 
 #include "config.h"
 
+/* The keys, as indexes into config_keys[]. */
+typedef enum Key {
+        K_MONITOR_INTERVAL,
+        K_SLEEP_MSEC,
+        K_NPAGES_BOOST,
+        K_NPAGES_DECAY,
+        K_NPAGES_MIN,
+        K_NPAGES_MAX,
+        K_THRES_COEF,
+        K_THRES_CONST,
+        K_DEBUG,
+        K_LOGFILE,
+        K_GUEST_COMM,
+        K_GUEST_CMDLINE,
+        K_LIBVIRT_URI,
+        K_KVM_EVENTS,
+        K_EVENT_SETTLE_MSEC,
+        K_FREE_MEMORY,
+        K_COMMITTED,
+        K_CPU_BUDGET,
+        K_STOP_MODE,
+        K_METRICS_FILE,
+        K_POLICY,
+        K_ADAPTIVE_MAX_RATE,
+        K_ADAPTIVE_MIN_RATE,
+        K_ADAPTIVE_MAX_CPU,
+        K_ADVISOR,
+        K_ADVISOR_MAX_CPU,
+        K_ADVISOR_MIN_PAGES,
+        K_ADVISOR_MAX_PAGES,
+        K_ADVISOR_TARGET_SCAN_TIME,
+        K_SMART_SCAN,
+        K_USE_ZERO_PAGES,
+        K_MERGE_ACROSS_NODES,
+        K_MAX_PAGE_SHARING,
+        K_PIDFILE,
+        K_DEFAULTS,
+        K_PS_METRIC,
+        N_KEYS,
+} Key;
+
 typedef enum KeyType {
         KEY_INT,
         KEY_FLAG,    /* DEBUG: on when non-empty, as the script's [ -n "$DEBUG" ] */
@@ -36,6 +77,17 @@ typedef struct KeyInfo {
 extern const KeyInfo config_keys[];
 extern const size_t config_n_keys;
 
+/* A default that KSM_DEFAULTS=proxmox gives a key instead of its keys[] row's. */
+typedef struct ProfileDefault {
+        Key key;
+        int64_t def;      /* an integer or boolean key's */
+        char *def_string; /* a string key's: a static string */
+} ProfileDefault;
+
+/* The keys whose default KSM_DEFAULTS=proxmox changes, in config.c. */
+extern const ProfileDefault config_proxmox_defaults[];
+extern const size_t config_n_proxmox_defaults;
+
 /* How a key's value is stored in Settings. */
 typedef enum Field {
         FIELD_NONE,
@@ -63,3 +115,6 @@ static inline bool string_empty(const char *p) {
 }
 
 void string_set(Settings *s, const KeyInfo *k, char *value);
+int64_t key_default(Key key, int64_t defaults);
+int64_t ps_metric_committed(int64_t ps_metric);
+void settings_apply_defaults(Settings *s, const bool *set);

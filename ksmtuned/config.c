@@ -28,50 +28,16 @@
  */
 static char default_guest_comm[] = DEFAULT_GUEST_COMM;
 static char default_libvirt_uri[] = DEFAULT_LIBVIRT_URI;
+static char proxmox_guest_comm[] = PROXMOX_GUEST_COMM;
 
 const char *const free_source_names[] = { "classic", "available", NULL };
 const char *const committed_source_names[] = { "rss", "pss", "rss-minus-merged", NULL };
 const char *const stop_mode_names[] = { "stop", "unmerge", NULL };
 const char *const advisor_mode_names[] = { "none", "scan-time", NULL };
 const char *const policy_names[] = { "classic", "adaptive", NULL };
-
-typedef enum Key {
-        K_MONITOR_INTERVAL,
-        K_SLEEP_MSEC,
-        K_NPAGES_BOOST,
-        K_NPAGES_DECAY,
-        K_NPAGES_MIN,
-        K_NPAGES_MAX,
-        K_THRES_COEF,
-        K_THRES_CONST,
-        K_DEBUG,
-        K_LOGFILE,
-        K_GUEST_COMM,
-        K_GUEST_CMDLINE,
-        K_LIBVIRT_URI,
-        K_KVM_EVENTS,
-        K_EVENT_SETTLE_MSEC,
-        K_FREE_MEMORY,
-        K_COMMITTED,
-        K_CPU_BUDGET,
-        K_STOP_MODE,
-        K_METRICS_FILE,
-        K_POLICY,
-        K_ADAPTIVE_MAX_RATE,
-        K_ADAPTIVE_MIN_RATE,
-        K_ADAPTIVE_MAX_CPU,
-        K_ADVISOR,
-        K_ADVISOR_MAX_CPU,
-        K_ADVISOR_MIN_PAGES,
-        K_ADVISOR_MAX_PAGES,
-        K_ADVISOR_TARGET_SCAN_TIME,
-        K_SMART_SCAN,
-        K_USE_ZERO_PAGES,
-        K_MERGE_ACROSS_NODES,
-        K_MAX_PAGE_SHARING,
-        K_PIDFILE,
-        N_KEYS,
-} Key;
+const char *const defaults_names[] = { "classic", "proxmox", NULL };
+/* Proxmox's script hands KSM_PS_METRIC to ps -o: pss, or rsz (rss is ps's other name for it). */
+const char *const ps_metric_names[] = { "pss", "rsz", "rss", NULL };
 
 const KeyInfo config_keys[N_KEYS] = {
         [K_MONITOR_INTERVAL] = { "KSM_MONITOR_INTERVAL", KEY_INT, offsetof(Settings, monitor_interval), 1,
@@ -130,8 +96,25 @@ const KeyInfo config_keys[N_KEYS] = {
                                  NPAGES_LIMIT, "sharers", .def = -1 },
         /* The script took its pid file from the environment after sourcing the file, so a user may have set it. */
         [K_PIDFILE] = { "PIDFILE", KEY_IGNORED },
+        [K_DEFAULTS] = { "KSM_DEFAULTS", KEY_CHOICE, offsetof(Settings, defaults), .choices = defaults_names,
+                         .def = DEFAULTS_BUILTIN },
+        /* Proxmox VE's key, the default of KSM_COMMITTED: see settings_apply_defaults(). */
+        [K_PS_METRIC] = { "KSM_PS_METRIC", KEY_CHOICE, offsetof(Settings, ps_metric), -1, 2, NULL, ps_metric_names,
+                          .def = -1 },
 };
 const size_t config_n_keys = N_KEYS;
+
+/*
+ * KSM_DEFAULTS=proxmox: the defaults of Proxmox VE's ksmtuned (ksm-control-daemon 1.5), whose patches to the
+ * script default KSM_SLEEP_MSEC to 100 and count the guests with "ps -C kvm -o $KSM_PS_METRIC", pss unless
+ * set. The other keys keep their keys[] default.
+ */
+const ProfileDefault config_proxmox_defaults[] = {
+        { K_SLEEP_MSEC, .def = 100 },
+        { K_COMMITTED, .def = COMMITTED_PSS },
+        { K_GUEST_COMM, .def_string = proxmox_guest_comm },
+};
+const size_t config_n_proxmox_defaults = ELEMENTSOF(config_proxmox_defaults);
 
 /* Where a key got its value; file NULL for the built-in default. */
 typedef struct Origin {
@@ -241,6 +224,12 @@ static int origin_set(Loader *l, size_t k) {
         return 0;
 }
 
+/* After an empty value: as if the key were not set, so that KSM_DEFAULTS still gives its default. */
+static void origin_clear(Loader *l, size_t k) {
+        free(l->origins[k].file);
+        l->origins[k] = (Origin) {};
+}
+
 /* Apply one assignment to l->settings, reporting what is wrong with it. */
 static int loader_assign(Loader *l, const char *name, const char *text) {
         _cleanup_free_ char *value = NULL;
@@ -248,6 +237,7 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
         const KeyInfo *k = NULL;
         char why[256];
         size_t raw_len, ki;
+        bool unset = false;
         int r;
 
         for (ki = 0; ki < N_KEYS; ki++)
@@ -284,10 +274,19 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
                 int64_t x;
 
                 if (*value == '\0') {
-                        /* The script's ${KEY:-default}: an empty value means the default. */
-                        x = k->def;
-                        report_value(l, CONFIG_WARNING, name, raw, raw_len, "empty value, using the default %" PRIi64,
-                                     x);
+                        /* The script's ${KEY:-default}: unset, so KSM_DEFAULTS, maybe read later, gives it. */
+                        int64_t c = key_default(ki, DEFAULTS_CLASSIC), p = key_default(ki, DEFAULTS_PROXMOX);
+
+                        x = key_default(ki, l->settings.defaults);
+                        unset = true;
+                        if (c != p)
+                                report_value(l, CONFIG_WARNING, name, raw, raw_len,
+                                             "empty value, using the default of KSM_DEFAULTS (%" PRIi64
+                                             " for classic, %" PRIi64 " for proxmox)",
+                                             c, p);
+                        else
+                                report_value(l, CONFIG_WARNING, name, raw, raw_len,
+                                             "empty value, using the default %" PRIi64, x);
                 } else if (config_parse_int(value, k->min, k->max, k->unit, &x, why, sizeof(why)) < 0) {
                         report_value(l, CONFIG_ERROR, name, raw, raw_len, "%s", why);
                         return 0;
@@ -338,6 +337,7 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
 
                 if (*value == '\0') {
                         *int_field(&l->settings, k) = k->def;
+                        unset = true;
                         break;
                 }
                 for (int64_t i = 0; k->choices[i]; i++)
@@ -393,6 +393,10 @@ static int loader_assign(Loader *l, const char *name, const char *text) {
         }
         case KEY_IGNORED:
                 break;
+        }
+        if (unset) {
+                origin_clear(l, ki);
+                return 0;
         }
         return origin_set(l, ki);
 }
@@ -604,9 +608,34 @@ static void loader_check(Loader *l) {
         }
 }
 
+/*
+ * Once every file is read, KSM_DEFAULTS and KSM_PS_METRIC give the defaults of the keys that no file set,
+ * wherever they were assigned. KSM_COMMITTED, when set, wins over KSM_PS_METRIC.
+ */
+static void loader_apply_defaults(Loader *l) {
+        Settings *s = &l->settings;
+        bool set[N_KEYS];
+
+        if (s->ps_metric >= 0 && l->origins[K_COMMITTED].file &&
+            s->committed_source != ps_metric_committed(s->ps_metric)) {
+                const Origin *at = later_origin(l, K_COMMITTED, K_PS_METRIC);
+                char a[PATH_MAX + 32], b[PATH_MAX + 32];
+
+                format_origin(&l->origins[K_COMMITTED], a, sizeof(a));
+                format_origin(&l->origins[K_PS_METRIC], b, sizeof(b));
+                loader_report(l, CONFIG_WARNING, at->file, at->line,
+                              "KSM_COMMITTED=%s (%s) wins over KSM_PS_METRIC=%s (%s)",
+                              committed_source_names[s->committed_source], a, ps_metric_names[s->ps_metric], b);
+        }
+        for (size_t i = 0; i < N_KEYS; i++)
+                set[i] = l->origins[i].file;
+        settings_apply_defaults(s, set);
+}
+
 static int loader_finish(Loader *l, Settings *ret) {
         if (l->failure < 0)
                 return l->failure;
+        loader_apply_defaults(l);
         loader_check(l);
         if (l->failure < 0)
                 return l->failure;

@@ -8,6 +8,8 @@
 /* Default guest match: Fedora/RHEL's process names, plus Proxmox's "kvm". */
 #define DEFAULT_GUEST_COMM  "^(qemu(-(kvm|system-.+)|:.{1,11})|kvm)$"
 #define DEFAULT_LIBVIRT_URI "qemu:///system"
+/* KSM_DEFAULTS=proxmox's: Proxmox VE's ksmtuned counts the processes named exactly kvm (ps -C kvm). */
+#define PROXMOX_GUEST_COMM "^kvm$"
 
 typedef struct Settings {
         int64_t monitor_interval;  /* KSM_MONITOR_INTERVAL, seconds, >= 1 */
@@ -25,6 +27,8 @@ typedef struct Settings {
         char *libvirt_uri;         /* KSM_LIBVIRT_URI: watch this libvirt's guests; NULL or "" = off */
         bool kvm_events;           /* KSM_KVM_EVENTS: retune on the kernel's KVM create/destroy uevents */
         int64_t event_settle_msec; /* KSM_EVENT_SETTLE_MSEC: delay from a guest event to the adjustment */
+        int64_t defaults;          /* KSM_DEFAULTS: DEFAULTS_*, whose defaults the keys no file sets get */
+        int64_t ps_metric;         /* KSM_PS_METRIC: PS_METRIC_*, or -1 when unset */
 
         /* Opt-in behaviour for today's kernels; the defaults make the original's decisions. */
         int64_t free_source;       /* KSM_FREE_MEMORY: FREE_* */
@@ -54,12 +58,21 @@ enum { COMMITTED_RSS, COMMITTED_PSS, COMMITTED_RSS_MINUS_MERGED };
 enum { STOP_STOP, STOP_UNMERGE };
 enum { POLICY_CLASSIC, POLICY_ADAPTIVE };
 enum { ADVISOR_NONE, ADVISOR_SCAN_TIME };
+enum { DEFAULTS_CLASSIC, DEFAULTS_PROXMOX };
+enum { PS_METRIC_PSS, PS_METRIC_RSZ, PS_METRIC_RSS };
+
+/* The KSM_DEFAULTS of a build: meson's -Ddefaults=classic|proxmox, in build-config.h. */
+#ifndef DEFAULTS_BUILTIN
+#define DEFAULTS_BUILTIN DEFAULTS_CLASSIC
+#endif
 
 extern const char *const free_source_names[];
 extern const char *const committed_source_names[];
 extern const char *const stop_mode_names[];
 extern const char *const advisor_mode_names[];
 extern const char *const policy_names[];
+extern const char *const defaults_names[];
+extern const char *const ps_metric_names[];
 
 /* A file (the main one or a drop-in) larger than this is an error, not something to allocate for. */
 #define CONFIG_FILE_SIZE_MAX (1024 * 1024)

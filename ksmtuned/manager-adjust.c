@@ -153,8 +153,9 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guest
                                  read_words[p].until);
         }
         if (ret->guest_fallbacks > 0 && !m->fallback_reported) {
-                log_warning("Cannot read %s of %u guest(s), counting their RSS instead (another user's process "
-                            "needs CAP_SYS_PTRACE for smaps_rollup, CAP_DAC_READ_SEARCH for ksm_merging_pages)",
+                log_warning("Cannot read %s of %u guest(s), counting their RSS instead (smaps_rollup of another "
+                            "user's process, or of one holding capabilities ksmtuned lacks, needs CAP_SYS_PTRACE; "
+                            "another user's ksm_merging_pages, CAP_DAC_READ_SEARCH)",
                             m->settings.committed_source == COMMITTED_PSS ? "the PSS" : "the merged pages",
                             ret->guest_fallbacks);
                 m->fallback_reported = true;

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t stop;
@@ -23,7 +24,8 @@ static void on_stop(int sig) {
 
 static int usage(const char *argv0) {
         fprintf(stderr,
-                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm] [--steady] [ignored args...]\n"
+                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm] [--steady] [--fork]\n"
+                "       [ignored args...]\n"
                 "  --fill random     every page different (default): nothing to merge\n"
                 "  --fill same       every page identical\n"
                 "  --fill sharedPCT  the first PCT %% of the pages (rounded down) hold content that depends only\n"
@@ -31,7 +33,10 @@ static int usage(const char *argv0) {
                 "                    unique to this process (e.g. shared90)\n"
                 "  --kvm             create a KVM VM (KVM_CREATE_VM) and keep it: the kernel announces it\n"
                 "  --steady          before saying ready, make every page mapped so far resident and keep it\n"
-                "                    so (mlockall MCL_CURRENT): the RSS read after 'ready' stays put\n",
+                "                    so (mlockall MCL_CURRENT): the RSS read after 'ready' stays put\n"
+                "  --fork            then fork once (\"child PID\" precedes \"ready\"): parent and child share\n"
+                "                    every page of the memory, copy-on-write, so each one's PSS of it is half\n"
+                "                    its RSS; the child is steady too with --steady, and ends with the parent\n",
                 argv0);
         return 2;
 }
@@ -90,8 +95,60 @@ static void fill(uint8_t *mem, size_t size, size_t page, enum Fill how, unsigned
         }
 }
 
+/*
+ * Fork a process that holds the same pages as this one, copy-on-write, until this one ends; the child never
+ * returns. @mem is made read-only first: mlockall() faults a writable private mapping in for writing, which
+ * would give the child (and this process) copies of every page. Return: the child's PID, or -1.
+ */
+static pid_t fork_sharer(void *mem, size_t size, bool steady, const sigset_t *old) {
+        pid_t parent = getpid(), child;
+        int fds[2];
+        char c = 0;
+
+        if (mem && mprotect(mem, size, PROT_READ) < 0) {
+                perror("mprotect");
+                return -1;
+        }
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                perror("pipe2");
+                return -1;
+        }
+        fflush(stdout);
+        child = fork();
+        if (child < 0) {
+                perror("fork");
+                return -1;
+        }
+        if (child == 0) {
+                close(fds[0]);
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) < 0 || getppid() != parent)
+                        _exit(1);
+                /* Memory locks are not inherited: the child locks its own, then says it is settled. */
+                if (steady && mlockall(MCL_CURRENT) < 0) {
+                        perror("mlockall (child)");
+                        _exit(1);
+                }
+                if (write(fds[1], &c, 1) != 1)
+                        _exit(1);
+                close(fds[1]);
+                while (!stop)
+                        sigsuspend(old);
+                _exit(0);
+        }
+        close(fds[1]);
+        if (read(fds[0], &c, 1) != 1) {
+                fprintf(stderr, "the child did not start\n");
+                close(fds[0]);
+                kill(child, SIGKILL);
+                waitpid(child, NULL, 0);
+                return -1;
+        }
+        close(fds[0]);
+        return child;
+}
+
 int main(int argc, char *argv[]) {
-        bool mergeable = false, kvm = false, steady = false;
+        bool mergeable = false, kvm = false, steady = false, fork_child = false;
         enum Fill how = FILL_RANDOM;
         unsigned pct = 0;
         const char *comm;
@@ -101,6 +158,7 @@ int main(int argc, char *argv[]) {
         size_t page, size;
         void *mem = NULL;
         int kvm_fd = -1, vm_fd = -1;
+        pid_t child = -1;
 
         if (argc < 2)
                 return usage(argv[0]);
@@ -116,6 +174,8 @@ int main(int argc, char *argv[]) {
                         kvm = true;
                 else if (strcmp(argv[i], "--steady") == 0)
                         steady = true;
+                else if (strcmp(argv[i], "--fork") == 0)
+                        fork_child = true;
                 else if (strcmp(argv[i], "--fill") == 0 && i + 1 < argc) {
                         i++;
                         if (strcmp(argv[i], "same") == 0)
@@ -188,12 +248,23 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        if (fork_child) {
+                child = fork_sharer(mem, size, steady, &old);
+                if (child < 0)
+                        return 1;
+                printf("child %d\n", (int) child);
+        }
+
         printf("ready\n");
         fflush(stdout);
 
         while (!stop)
                 sigsuspend(&old);
 
+        if (child > 0) {
+                kill(child, SIGTERM);
+                waitpid(child, NULL, 0);
+        }
         if (vm_fd >= 0)
                 close(vm_fd);
         if (kvm_fd >= 0)

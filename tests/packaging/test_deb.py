@@ -13,6 +13,11 @@ from ksmtest import REAL_KSM, RealKsm, Results, need_real_ksm, wait_for, write
 
 OUR_VERSION = "5.0.0-1"
 DROPIN = "/etc/ksmtuned.conf.d/50-proxmox-defaults.conf"
+UNIT_DROPIN = "/etc/systemd/system/ksmtuned.service.d/50-proxmox.conf"
+# A test's own drop-in: the debug line of each adjustment in the journal, with the committed figure.
+DEBUG_DROPIN = "/etc/ksmtuned.conf.d/90-test-debug.conf"
+ADJUSTMENT = re.compile(r"^adjustment #\d+ \(([^)]*)\): .* committed (\d+) \((\d+) guests\)", re.M)
+FALLBACK = "counting their RSS instead"
 STARTED = re.compile(r"^ksmtuned \S+ started: interval (\d+) s, .*, sleep (\d+) ms", re.M)
 
 
@@ -277,6 +282,59 @@ def build_pve_standin(out):
     return deb
 
 
+def start_pve_guest(root):
+    """A stand-in for a Proxmox VE guest: a process named kvm, run by systemd as root with every capability the
+    container has (as Proxmox runs its guests), sharing pages with other processes (libc's), so that its PSS
+    is well below its RSS. Returns its PID as the host sees it."""
+    root.sh("cp /bin/sleep /usr/local/bin/kvm && systemd-run --quiet --unit=pve-vm100 /usr/local/bin/kvm infinity")
+    main_pid = wait_for(lambda: root.sh("systemctl show -p MainPID --value pve-vm100").stdout.strip() not in ("", "0")
+                        and root.sh("systemctl show -p MainPID --value pve-vm100").stdout.strip(), 10)
+    assert main_pid, root.sh("systemctl status pve-vm100", check=False).stdout
+    ns = os.readlink(f"/proc/{root.init}/ns/pid")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                nspid = [line.split()[1:] for line in f if line.startswith("NSpid:")]
+            if nspid and nspid[0][-1] == main_pid and os.readlink(f"/proc/{pid}/ns/pid") == ns:
+                return int(pid)
+        except OSError:
+            continue
+    raise AssertionError(f"kvm (PID {main_pid} in the container) not found from the host")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def startup_adjustment(root):
+    """The start-up adjustment line of ksmtuned's latest start, once there is one for each start."""
+    def latest():
+        j = root.journal("ksmtuned")
+        starts = len(re.findall(r"^ksmtuned \S+ started:", j, re.M))
+        lines = [m for m in ADJUSTMENT.finditer(j) if m.group(1) == "start-up"]
+        return lines[-1] if starts and len(lines) == starts else None
+    m = wait_for(latest, 20)
+    assert m, root.journal("ksmtuned")
+    return m
+
+
+def check_pss_read(root, guest, expect_read):
+    """ksmtuned's latest start-up adjustment counted the kvm guest by its PSS (expect_read), or by its RSS, as it
+    does when the kernel refuses it the guest's smaps_rollup, saying so in its log."""
+    m = startup_adjustment(root)
+    committed, guests, rss = int(m.group(2)), int(m.group(3)), rss_kb(guest)
+    assert guests == 1, m.group(0)
+    print(f"     kvm guest run as root: ksmtuned counted {committed} kB, its RSS is {rss} kB", flush=True)
+    if expect_read:
+        # A PSS counts a share of what the guest shares with other processes (libc); its RSS counts it whole.
+        assert committed < rss, f"{m.group(0)}: committed {committed} kB is not below the guest's RSS {rss} kB"
+        assert FALLBACK not in root.journal("ksmtuned"), root.journal("ksmtuned")
+    else:
+        assert wait_for(lambda: FALLBACK in root.journal("ksmtuned"), 10), root.journal("ksmtuned")
+        assert committed == rss, f"{m.group(0)}: not the guest's RSS ({rss} kB)"
+
+
 def replace_proxmox(name, disable=False, delete=False, with_dpkg=False):
     need_all()
     with RealKsm(), Root(name) as root:
@@ -291,6 +349,10 @@ def replace_proxmox(name, disable=False, delete=False, with_dpkg=False):
             os.unlink(root.path("/etc/ksmtuned.conf"))
         if disable:
             root.sh("systemctl disable --now ksmtuned.service")
+        else:
+            guest = start_pve_guest(root)
+            os.makedirs(root.path(os.path.dirname(DEBUG_DROPIN)), exist_ok=True)
+            root.write(DEBUG_DROPIN, "DEBUG=1\n")
 
         if with_dpkg:
             # dpkg itself removes the conflicting package in favour of ours (Replaces), after our preinst.
@@ -308,6 +370,12 @@ def replace_proxmox(name, disable=False, delete=False, with_dpkg=False):
         no_dpkg_debris(root)
         dropin = root.read(DROPIN).decode()
         assert re.search(r"^KSM_DEFAULTS=proxmox$", dropin, re.M) and dropin.startswith("#"), dropin
+        # Proxmox's guests run as root with every capability: reading their PSS takes CAP_SYS_PTRACE.
+        unit_dropin = root.read(UNIT_DROPIN).decode()
+        assert re.search(r"^\[Service\]\nCapabilityBoundingSet=CAP_SYS_PTRACE$", unit_dropin, re.M) and \
+            unit_dropin.startswith("#"), unit_dropin
+        caps = root.sh("systemctl show -p CapabilityBoundingSet --value ksmtuned").stdout.split()
+        assert caps == ["cap_sys_ptrace"], caps
         if disable:
             for unit in ("ksm", "ksmtuned"):
                 assert root.enabled(unit) == "disabled", f"{unit}: {root.enabled(unit)}"
@@ -316,29 +384,35 @@ def replace_proxmox(name, disable=False, delete=False, with_dpkg=False):
         if delete:
             m = ours_running(root)
             assert m.group(1) == "60", m.group(0)
+            check_pss_read(root, guest, True)
             return
         for unit in ("ksm", "ksmtuned"):
             assert root.enabled(unit) == "enabled", f"{unit}: {root.enabled(unit)}"
         m = ours_running(root)
         assert m.group(1) == "1234", m.group(0)
-        journal = root.journal("ksmtuned")
-        if "unknown key KSM_DEFAULTS" in journal:
-            print("NOTE: this ksmtuned does not know KSM_DEFAULTS yet: Proxmox's default sleep not checked",
-                  flush=True)
-        else:
-            assert int(m.group(2)) == expected_sleep(100), f"{m.group(0)}: expected sleep {expected_sleep(100)}"
+        assert "unknown key" not in root.journal("ksmtuned"), root.journal("ksmtuned")
+        assert int(m.group(2)) == expected_sleep(100), f"{m.group(0)}: expected sleep {expected_sleep(100)}"
+        check_pss_read(root, guest, True)
 
         # Purging the replaced package leaves the file, now ours, alone.
         root.sh("dpkg --purge ksm-control-daemon")
         assert root.read("/etc/ksmtuned.conf") == conf
         assert not root.exists("/etc/default/ksmtuned")
-        # The drop-in is written once: an admin's deletion holds across upgrades.
+        # The drop-ins are written once: an admin's deletion holds across upgrades.
         os.unlink(root.path(DROPIN))
+        os.unlink(root.path(UNIT_DROPIN))
         root.apt("install", "--reinstall", new)
         assert not root.exists(DROPIN), "the drop-in came back on an upgrade"
+        assert not root.exists(UNIT_DROPIN), "the unit's drop-in came back on an upgrade"
+        # Without the unit's drop-in, the same guest is counted by its RSS, and the log says why.
         root.write(DROPIN, "KSM_DEFAULTS=proxmox\n")
+        root.sh("systemctl restart ksmtuned")
+        check_pss_read(root, guest, False)
+        root.sh("systemctl stop pve-vm100")
+        os.unlink(root.path(DEBUG_DROPIN))
         root.apt("purge", "ksmtuned")
-        for p in ("/etc/ksmtuned.conf", "/etc/ksmtuned.conf.d", "/var/log/ksmtuned"):
+        for p in ("/etc/ksmtuned.conf", "/etc/ksmtuned.conf.d", "/var/log/ksmtuned", UNIT_DROPIN,
+                  os.path.dirname(UNIT_DROPIN)):
             assert not root.exists(p), f"{p} left after purge"
 
 

@@ -103,6 +103,14 @@ static void assert_defaults(const Settings *s) {
         settings_done(&d);
 }
 
+/* The original script's defaults, whatever this build's KSM_DEFAULTS; don't settings_done() it. */
+static void init_classic(Settings *s) {
+        settings_init(s);
+        s->sleep_msec = 10;
+        s->committed_source = COMMITTED_RSS;
+        s->guest_comm = (char *) DEFAULT_GUEST_COMM;
+}
+
 /* What a caller's running settings look like: a failed load must leave them exactly so. */
 static char sentinel_logfile[] = "/sentinel/logfile";
 static char sentinel_comm[] = "sentinel-comm";
@@ -215,7 +223,18 @@ START_TEST(test_defaults) {
         settings_init(&s);
         /* The original script's defaults, spelt out independently of config.c. */
         ck_assert_int_eq(s.monitor_interval, 60);
-        ck_assert_int_eq(s.sleep_msec, 10);
+        ck_assert_int_eq(s.defaults, DEFAULTS_BUILTIN);
+        ck_assert_int_eq(s.ps_metric, -1);
+        if (DEFAULTS_BUILTIN == DEFAULTS_PROXMOX) {
+                /* Built with -Ddefaults=proxmox: Proxmox VE's patched script's. */
+                ck_assert_int_eq(s.sleep_msec, 100);
+                ck_assert_int_eq(s.committed_source, COMMITTED_PSS);
+                ck_assert_str_eq(s.guest_comm, "^kvm$");
+        } else {
+                ck_assert_int_eq(s.sleep_msec, 10);
+                ck_assert_int_eq(s.committed_source, COMMITTED_RSS);
+                ck_assert_str_eq(s.guest_comm, DEFAULT_GUEST_COMM);
+        }
         ck_assert_int_eq(s.npages_boost, 300);
         ck_assert_int_eq(s.npages_decay, -50);
         ck_assert_int_eq(s.npages_min, 64);
@@ -224,7 +243,6 @@ START_TEST(test_defaults) {
         ck_assert_int_eq(s.thres_const, 2048);
         ck_assert(!s.debug);
         ck_assert_ptr_null(s.logfile);
-        ck_assert_str_eq(s.guest_comm, DEFAULT_GUEST_COMM);
         ck_assert_ptr_null(s.guest_cmdline);
         settings_done(&s);
 }
@@ -564,6 +582,9 @@ static const struct {
           1,
           "KSM_NPAGES_DECAY='': empty value, using the default -50",
           { "KSM_NPAGES_DECAY", -50 } },
+        /* A default that KSM_DEFAULTS chooses: both are named, as KSM_DEFAULTS may come later. */
+        { "KSM_SLEEP_MSEC=20\nKSM_SLEEP_MSEC=", 2,
+          "KSM_SLEEP_MSEC=: empty value, using the default of KSM_DEFAULTS (10 for classic, 100 for proxmox)" },
         { "KSM_GUEST_COMM=",
           1,
           "KSM_GUEST_COMM and KSM_GUEST_CMDLINE are both empty: no process counts as a guest",
@@ -629,6 +650,11 @@ static const struct {
         { "KSM_ADAPTIVE_MAX_CPU=101", 1, "KSM_ADAPTIVE_MAX_CPU=101: out of range (0..100 percent)" },
         { "KSM_FREE_MEMORY=MemAvailable", 1, "KSM_FREE_MEMORY=MemAvailable: not one of: classic, available" },
         { "KSM_COMMITTED=PSS", 1, "KSM_COMMITTED=PSS: not one of: rss, pss, rss-minus-merged" },
+        { "KSM_DEFAULTS=debian", 1, "KSM_DEFAULTS=debian: not one of: classic, proxmox" },
+        { "KSM_DEFAULTS=Proxmox", 1, "KSM_DEFAULTS=Proxmox: not one of: classic, proxmox" },
+        /* Proxmox's script would hand it to ps -o, which knows vsz; ours has no such count. */
+        { "KSM_PS_METRIC=vsz", 1, "KSM_PS_METRIC=vsz: not one of: pss, rsz, rss" },
+        { "KSM_PS_METRIC=PSS", 1, "KSM_PS_METRIC=PSS: not one of: pss, rsz, rss" },
         { "KSM_STOP_MODE=2", 1, "KSM_STOP_MODE=2: not one of: stop, unmerge" },
         { "KSM_ADVISOR=scan_time", 1, "KSM_ADVISOR=scan_time: not one of: none, scan-time" },
         { "KSM_CPU_BUDGET=101", 1, "KSM_CPU_BUDGET=101: out of range (0..100 percent)" },
@@ -668,6 +694,9 @@ static const struct {
           "KSM_NPAGES_MIN=2000 (set at test.conf:1) is greater than KSM_NPAGES_MAX=1250 (the default)" },
         { "# c\nKSM_NPAGES_MAX=10\n", 2,
           "KSM_NPAGES_MIN=64 (the default) is greater than KSM_NPAGES_MAX=10 (set at test.conf:2)" },
+        /* An empty value is the default, as if unset. */
+        { "KSM_NPAGES_MAX=10\nKSM_NPAGES_MIN=100\nKSM_NPAGES_MIN=\n", 1,
+          "KSM_NPAGES_MIN=64 (the default) is greater than KSM_NPAGES_MAX=10 (set at test.conf:1)" },
         { "KSM_NPAGES_MAX=100\nKSM_NPAGES_MIN=200\n", 2,
           "KSM_NPAGES_MIN=200 (set at test.conf:2) is greater than KSM_NPAGES_MAX=100 (set at test.conf:1)" },
         { "KSM_NPAGES_MIN=200\nKSM_NPAGES_MAX=100\n", 2,
@@ -762,6 +791,152 @@ START_TEST(test_bad) {
         assert_prefix(e->message, bad[_i].message);
         assert_sentinel(&s);
         reports_done(&r);
+}
+END_TEST
+
+/* ---- KSM_DEFAULTS and KSM_PS_METRIC: defaults only, whatever the order ---- */
+
+#define PVE "^kvm$" /* Proxmox's ps -C kvm, spelt out independently of config.h */
+#define RSS COMMITTED_RSS
+#define PSS COMMITTED_PSS
+
+static const struct {
+        const char *text;
+        int64_t sleep_msec, committed;
+        const char *comm;        /* NULL: off */
+        unsigned warnings, line; /* how many warnings; the line of the first */
+        const char *warning;     /* the start of the first warning */
+} profiles[] = {
+        { "KSM_DEFAULTS=classic", 10, RSS, DEFAULT_GUEST_COMM },
+        { "KSM_DEFAULTS=proxmox", 100, PSS, PVE },
+        { "KSM_DEFAULTS='proxmox' # Proxmox VE", 100, PSS, PVE },
+        { "KSM_DEFAULTS=proxmox\nKSM_DEFAULTS=classic", 10, RSS, DEFAULT_GUEST_COMM },
+        /* A key set explicitly wins, before or after KSM_DEFAULTS; even when it equals classic's default. */
+        { "KSM_SLEEP_MSEC=20\nKSM_DEFAULTS=proxmox", 20, PSS, PVE },
+        { "KSM_DEFAULTS=proxmox\nKSM_SLEEP_MSEC=20", 20, PSS, PVE },
+        { "KSM_DEFAULTS=proxmox\nKSM_SLEEP_MSEC=10", 10, PSS, PVE },
+        { "KSM_COMMITTED=rss\nKSM_DEFAULTS=proxmox", 100, RSS, PVE },
+        { "KSM_DEFAULTS=proxmox\nKSM_GUEST_COMM='^qemu-kvm$'", 100, PSS, "^qemu-kvm$" },
+        { "KSM_GUEST_COMM=\nKSM_GUEST_CMDLINE=kvm\nKSM_DEFAULTS=proxmox", 100, PSS, NULL },
+        { "KSM_DEFAULTS=proxmox\nKSM_GUEST_COMM=\"" DEFAULT_GUEST_COMM "\"", 100, PSS, DEFAULT_GUEST_COMM },
+        /* An empty value is the key unset: KSM_DEFAULTS's default, even one read later. */
+        { "KSM_DEFAULTS=proxmox\nKSM_SLEEP_MSEC=20\nKSM_SLEEP_MSEC=", 100, PSS, PVE, 1, 3,
+          "KSM_SLEEP_MSEC=: empty value, using the default of KSM_DEFAULTS (10 for classic, 100 for proxmox)" },
+        { "KSM_SLEEP_MSEC=\nKSM_DEFAULTS=proxmox", 100, PSS, PVE, 1, 1, "KSM_SLEEP_MSEC=: empty value" },
+        { "KSM_COMMITTED=rss\nKSM_COMMITTED=\nKSM_DEFAULTS=proxmox", 100, PSS, PVE },
+        /* Proxmox's KSM_PS_METRIC is KSM_COMMITTED's default in either mode. */
+        { "KSM_DEFAULTS=classic\nKSM_PS_METRIC=pss", 10, PSS, DEFAULT_GUEST_COMM },
+        { "KSM_DEFAULTS=classic\nKSM_PS_METRIC=rsz", 10, RSS, DEFAULT_GUEST_COMM },
+        { "KSM_DEFAULTS=classic\nKSM_PS_METRIC=rss", 10, RSS, DEFAULT_GUEST_COMM },
+        { "KSM_DEFAULTS=proxmox\nKSM_PS_METRIC=rsz", 100, RSS, PVE },
+        { "KSM_PS_METRIC=rsz\nKSM_DEFAULTS=proxmox", 100, RSS, PVE },
+        { "KSM_DEFAULTS=proxmox\nKSM_PS_METRIC=rsz\nKSM_PS_METRIC=", 100, PSS, PVE }, /* ${KSM_PS_METRIC:-pss} */
+        /* Both set: KSM_COMMITTED wins; a warning when they disagree, where the later of the two is. */
+        { "KSM_DEFAULTS=classic\nKSM_COMMITTED=pss\nKSM_PS_METRIC=pss", 10, PSS, DEFAULT_GUEST_COMM },
+        { "KSM_DEFAULTS=classic\nKSM_COMMITTED=pss\nKSM_PS_METRIC=rsz", 10, PSS, DEFAULT_GUEST_COMM, 1, 3,
+          "KSM_COMMITTED=pss (set at test.conf:2) wins over KSM_PS_METRIC=rsz (set at test.conf:3)" },
+        { "KSM_DEFAULTS=proxmox\nKSM_PS_METRIC=pss\nKSM_COMMITTED=rss-minus-merged\n# end", 100,
+          COMMITTED_RSS_MINUS_MERGED, PVE, 1, 3,
+          "KSM_COMMITTED=rss-minus-merged (set at test.conf:3) wins over KSM_PS_METRIC=pss (set at test.conf:2)" },
+};
+
+START_TEST(test_profile) {
+        Settings s = sentinel();
+        Reports r = {};
+        int ret;
+
+        ret = config_load_string(profiles[_i].text, NAME, &s, collect, &r);
+        if (ret != 0 || r.n != profiles[_i].warnings)
+                dump(&r);
+        ck_assert_int_eq(ret, 0);
+        ck_assert_uint_eq(r.n, profiles[_i].warnings);
+        if (profiles[_i].warning) {
+                const Report *w = first(&r, CONFIG_WARNING);
+
+                ck_assert_str_eq(w->file, NAME);
+                ck_assert_uint_eq(w->line, profiles[_i].line);
+                assert_prefix(w->message, profiles[_i].warning);
+        }
+        ck_assert_int_eq(s.sleep_msec, profiles[_i].sleep_msec);
+        ck_assert_int_eq(s.committed_source, profiles[_i].committed);
+        ck_assert_pstr_eq(s.guest_comm, profiles[_i].comm);
+        /* Nothing else changes. */
+        ck_assert_int_eq(s.npages_max, 1250);
+        ck_assert_int_eq(s.thres_coef, 20);
+        ck_assert_int_eq(s.free_source, FREE_CLASSIC);
+        ck_assert_pstr_eq(s.libvirt_uri, DEFAULT_LIBVIRT_URI);
+        settings_done(&s);
+        reports_done(&r);
+}
+END_TEST
+
+START_TEST(test_profile_empty) {
+        Settings s = sentinel(), want;
+        Reports r = {};
+
+        /* KSM_DEFAULTS= is the build's default, whatever came before it. */
+        ck_assert_int_eq(config_load_string("KSM_DEFAULTS=proxmox\nKSM_DEFAULTS=\n", NAME, &s, collect, &r), 0);
+        ck_assert_uint_eq(r.n, 0);
+        ck_assert_int_eq(s.defaults, DEFAULTS_BUILTIN);
+        assert_defaults(&s);
+        settings_done(&s);
+
+        /* The first empty value of a key KSM_DEFAULTS chooses names both defaults. */
+        ck_assert_int_eq(
+                config_load_string("KSM_DEFAULTS=proxmox\nKSM_SLEEP_MSEC=''\nKSM_NPAGES_MAX=\n", NAME, &s, collect, &r),
+                0);
+        ck_assert_uint_eq(r.n, 2);
+        ck_assert_str_eq(r.items[0].message, "KSM_SLEEP_MSEC='': empty value, using the default of KSM_DEFAULTS "
+                                             "(10 for classic, 100 for proxmox)");
+        ck_assert_str_eq(r.items[1].message, "KSM_NPAGES_MAX=: empty value, using the default 1250");
+        settings_init(&want);
+        want.sleep_msec = 100;
+        want.committed_source = COMMITTED_PSS;
+        want.guest_comm = (char *) PVE;
+        assert_settings(&s, &want);
+        settings_done(&s);
+        reports_done(&r);
+}
+END_TEST
+
+static char *write_text(const char *dir, const char *name, const char *text) {
+        return write_file(dir, name, text, strlen(text));
+}
+
+/* Across files: a drop-in's KSM_DEFAULTS leaves what the main file set, and the reverse. */
+START_TEST(test_profile_dropins) {
+        _cleanup_free_ char *dir = make_tmpdir(), *main_conf = NULL, *main_conf2 = NULL, *dropins = NULL, *a = NULL,
+                            *b = NULL;
+        Settings s = sentinel(), copy;
+        Reports r = {};
+
+        ck_assert_int_eq(asprintf(&dropins, "%s/ksmtuned.conf.d", dir), (int) strlen(dir) + 16);
+        ck_assert_int_eq(mkdir(dropins, 0755), 0);
+        main_conf = write_text(dir, "ksmtuned.conf", "KSM_SLEEP_MSEC=30\nKSM_PS_METRIC=rsz\n");
+        a = write_text(dropins, "pve.conf", "KSM_DEFAULTS=proxmox\n");
+        ck_assert_int_eq(config_load(main_conf, dropins, &s, collect, &r), 0);
+        dump(&r);
+        ck_assert_uint_eq(r.n, 0);
+        ck_assert_int_eq(s.sleep_msec, 30);
+        ck_assert_int_eq(s.committed_source, COMMITTED_RSS);
+        ck_assert_str_eq(s.guest_comm, PVE);
+
+        /* The Proxmox default comm is shared, not allocated: a copy and both frees are fine. */
+        ck_assert_int_eq(settings_copy(&s, &copy), 0);
+        ck_assert_str_eq(copy.guest_comm, PVE);
+        settings_done(&s);
+        settings_done(&copy);
+
+        main_conf2 = write_text(dir, "ksmtuned.conf", "KSM_DEFAULTS=proxmox\n");
+        b = write_text(dropins, "zz-admin.conf", "KSM_COMMITTED=rss\nKSM_GUEST_COMM=qemu\n");
+        ck_assert_int_eq(config_load(main_conf2, dropins, &s, collect, &r), 0);
+        dump(&r);
+        ck_assert_uint_eq(r.n, 0);
+        ck_assert_int_eq(s.sleep_msec, 100);
+        ck_assert_int_eq(s.committed_source, COMMITTED_RSS);
+        ck_assert_str_eq(s.guest_comm, "qemu");
+        settings_done(&s);
+        rm_rf(dir);
 }
 END_TEST
 
@@ -879,6 +1054,7 @@ START_TEST(test_original_conf) {
         dump(&r);
         ck_assert_uint_eq(r.n, 0);
         settings_init(&want);
+        want.sleep_msec = 10; /* set in the file, so also with -Ddefaults=proxmox */
         want.debug = true;
         want.logfile = (char *) "/var/log/ksmtuned";
         assert_settings(&s, &want);
@@ -960,7 +1136,13 @@ START_TEST(test_shipped_conf_uncommented) {
         ck_assert_int_eq(config_load_string(on, path, &s, collect, &r), 0);
         dump(&r);
         ck_assert_uint_eq(r.n, 0);
-        assert_defaults(&s);
+        {
+                /* The file shows the original's defaults, also to a -Ddefaults=proxmox build. */
+                Settings want;
+
+                init_classic(&want);
+                assert_settings(&s, &want);
+        }
         settings_done(&s);
 }
 END_TEST
@@ -1263,6 +1445,12 @@ static Suite *config_suite(void) {
         tcase_add_test(tc, test_long_lines);
         tcase_add_test(tc, test_report_optional);
         tcase_add_test(tc, test_default_name);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("defaults");
+        tcase_add_loop_test(tc, test_profile, 0, ELEMENTSOF(profiles));
+        tcase_add_test(tc, test_profile_empty);
+        tcase_add_test(tc, test_profile_dropins);
         suite_add_tcase(s, tc);
 
         tc = tcase_create("files");

@@ -14,6 +14,7 @@ static Settings defaults(void) {
         Settings s;
 
         settings_init(&s);
+        s.sleep_msec = 10; /* the original's, also in a -Ddefaults=proxmox build */
         return s;
 }
 
