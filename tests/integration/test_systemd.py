@@ -10,8 +10,10 @@ import subprocess
 import tempfile
 import time
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Libvirtd, RealKsm, Results, need_real_ksm, read,
-                     skip_or_fail, wait_for, write)
+import pytest
+
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, need_real_ksm, read, skip_or_fail, wait_for,
+                     write)
 
 BUILD_ROOT = os.environ.get("BUILD_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(KSMTUNED or ".")))
 # Where the staged install appears in the container: not under /home or /root, which ProtectHome= hides.
@@ -32,16 +34,17 @@ RELOAD_CONF = GOOD_CONF + "KSM_NPAGES_BOOST=500\n"
 BROKEN_CONF = "KSM_THRES_COEF=1\nKSM_MONITOR_INTERVAL=3600\nKSM_NPAGES_MAX=12abc\n" + DEBUG_LOG
 
 
-class Interrupted(BaseException):  # not an Exception: Results.run must not swallow it
+class Interrupted(BaseException):  # not an Exception: no handler of a test's own may swallow it
     pass
 
 
-SIGTERM_STATE = {"defer": False, "pending": None, "teardown": None}
+SIGTERM_STATE = {"defer": False, "pending": None, "teardown": None, "seen": False}
 
 
 def on_sigterm(signo, frame):
     """meson's timeout (SIGTERM, then SIGKILL half a second later): raise, so that the finally blocks tear the
     container down; once they run, only hurry them (the teardown callback kills the container at once)."""
+    SIGTERM_STATE["seen"] = True
     if SIGTERM_STATE["teardown"]:
         SIGTERM_STATE["teardown"]()
         return
@@ -381,27 +384,6 @@ def test_ksmtuned_starts_ready_with_status(ct):
     assert got == want, f"host KSM {got}, policy says {want}{ct.diag()}"
 
 
-def test_guest_events_reach_the_sandbox(ct, lv):
-    """libvirt's socket and the kernel's uevents reach the daemon inside its sandbox."""
-    need_active(ct)
-    j = ct.wait_journal("ksmtuned", r"^Connected to libvirt at qemu:///system")
-    assert "Connected to libvirt" in j, f"the sandboxed daemon did not connect to libvirt{ct.diag()}"
-    lv.create("ksmtuned-test-sd1")
-    try:
-        j = ct.wait_journal("ksmtuned", r"^Guest event: libvirt guest ksmtuned-test-sd1 started")
-        assert re.search(r"^Guest event: libvirt guest ksmtuned-test-sd1 started", j, re.M), \
-            f"no libvirt event in the sandbox{ct.diag()}"
-        j = ct.wait_journal("ksmtuned", r"^Guest event: KVM VM of PID \d+ created")
-        assert re.search(r"^Guest event: KVM VM of PID \d+ created", j, re.M), f"no KVM uevent in the sandbox{ct.diag()}"
-        j = ct.wait_journal("ksmtuned", r"^adjustment #\d+ \((libvirt guest ksmtuned-test-sd1|KVM VM of PID)")
-        assert re.search(r"^adjustment #\d+ \((libvirt guest ksmtuned-test-sd1|KVM VM of PID)", j, re.M), \
-            f"the events caused no adjustment{ct.diag()}"
-        status = ct.show("ksmtuned", "StatusText")["StatusText"]
-        assert "libvirt connected" in status, f"StatusText: {status!r}"
-    finally:
-        lv.destroy("ksmtuned-test-sd1")
-
-
 def need_active(ct):
     """A test that needs the daemon fails at once when an earlier one left it down, instead of waiting."""
     state = ct.is_active("ksmtuned")
@@ -421,6 +403,27 @@ def test_reload_applies_changed_key(ct):
         f"not active after reload{ct.diag()}"
     assert ct.show("ksmtuned", "MainPID")["MainPID"] == ct.main_pid, f"the daemon was restarted{ct.diag()}"
     assert host_knob("pages_to_scan") == "800", f"pages_to_scan {host_knob('pages_to_scan')}, want 800{ct.diag()}"
+
+
+def test_guest_events_reach_the_sandbox(ct, lv):
+    """libvirt's socket and the kernel's uevents reach the daemon inside its sandbox."""
+    need_active(ct)
+    j = ct.wait_journal("ksmtuned", r"^Connected to libvirt at qemu:///system")
+    assert "Connected to libvirt" in j, f"the sandboxed daemon did not connect to libvirt{ct.diag()}"
+    lv.create("ksmtuned-test-sd1")
+    try:
+        j = ct.wait_journal("ksmtuned", r"^Guest event: libvirt guest ksmtuned-test-sd1 started")
+        assert re.search(r"^Guest event: libvirt guest ksmtuned-test-sd1 started", j, re.M), \
+            f"no libvirt event in the sandbox{ct.diag()}"
+        j = ct.wait_journal("ksmtuned", r"^Guest event: KVM VM of PID \d+ created")
+        assert re.search(r"^Guest event: KVM VM of PID \d+ created", j, re.M), f"no KVM uevent in the sandbox{ct.diag()}"
+        j = ct.wait_journal("ksmtuned", r"^adjustment #\d+ \((libvirt guest ksmtuned-test-sd1|KVM VM of PID)")
+        assert re.search(r"^adjustment #\d+ \((libvirt guest ksmtuned-test-sd1|KVM VM of PID)", j, re.M), \
+            f"the events caused no adjustment{ct.diag()}"
+        status = ct.show("ksmtuned", "StatusText")["StatusText"]
+        assert "libvirt connected" in status, f"StatusText: {status!r}"
+    finally:
+        lv.destroy("ksmtuned-test-sd1")
 
 
 def test_guest_of_another_user_is_counted(ct):
@@ -499,42 +502,21 @@ def test_stop_is_clean_and_quick(ct):
     assert host_knob("run") == "1", f"stopping ksmtuned changed run to {host_knob('run')}{ct.diag()}"
 
 
-TESTS = [test_ksm_service_starts_and_stops_ksm, test_ksmtuned_starts_ready_with_status,
-         test_reload_applies_changed_key, test_guest_events_reach_the_sandbox, test_guest_of_another_user_is_counted,
-         test_logfile_in_logs_directory,
-         test_broken_reload_keeps_running_configuration, test_stop_is_clean_and_quick]
+# ---- the container: booted by the first test, used by the others in this file's order, ended at the end
 
-
-def run_in_container(res, stage, lv):
-    ct = Container(stage, stage + ".log", default_config_path(find_staged(stage, "ksmtuned", True)))
-    failed = res.failed
-    interrupted = True
-    try:
-        res.run(test_boot_and_install_units, ct)
-        if res.failed == failed:
-            for t in TESTS:
-                if t is test_guest_events_reach_the_sandbox:
-                    res.run(t, ct, lv)
-                else:
-                    res.run(t, ct)
-            ct.systemctl("stop", "fakeguest")
-        interrupted = False
-    finally:
-        SIGTERM_STATE["teardown"] = ct.signal_init
-        if res.failed > failed and ct.init and not interrupted:
-            print(f"--- the container's journal (last 150 lines):\n{ct.journal_tail(lines=150)}", flush=True)
-        ct.end(at_once=interrupted)  # interrupted: no time to power off
-        if res.failed > failed:
-            print(ct.log_tail(200), flush=True)
-
-
-def main():
+@pytest.fixture(autouse=True, scope="module")
+def needs():
     need_real_ksm()
     for tool in ("systemd-nspawn", "nsenter", "meson"):
         if not shutil.which(tool):
             skip_or_fail(f"{tool} is not installed (systemd-nspawn: apt-get install systemd-container)")
     signal.signal(signal.SIGTERM, on_sigterm)
-    res = Results("the units under systemd")
+
+
+@pytest.fixture(scope="module")
+def ct(request, lv):
+    """The staged install (meson install into a temporary directory) and a container to boot it in, on the
+    real KSM (restored afterwards) with the host's real libvirtd bound in."""
     stage = tempfile.mkdtemp(prefix="systemd-test-stage-", dir=BUILD_ROOT)
     try:
         stage_install(stage)
@@ -542,21 +524,22 @@ def main():
             advisor = os.path.join(REAL_KSM, "advisor_mode")
             if os.path.exists(advisor) and "[none]" not in read(advisor):
                 write(advisor, "none\n")  # the advisor would own pages_to_scan
-            with Libvirtd() as lv:
-                # A first guest start probes QEMU (up to a minute on a fresh machine): not under test here.
-                lv.create("ksmtuned-test-warmup")
-                lv.destroy("ksmtuned-test-warmup")
-                run_in_container(res, stage, lv)
-    except Interrupted as e:
-        print(f"FAIL interrupted by {e}", flush=True)
-        res.failed += 1
+            c = Container(stage, stage + ".log", default_config_path(find_staged(stage, "ksmtuned", True)))
+            failed = request.session.testsfailed
+            try:
+                yield c
+                if c.init:
+                    c.systemctl("stop", "fakeguest")
+            finally:
+                SIGTERM_STATE["teardown"] = c.signal_init
+                broke = request.session.testsfailed > failed
+                if broke and c.init and not SIGTERM_STATE["seen"]:
+                    print(f"--- the container's journal (last 150 lines):\n{c.journal_tail(lines=150)}", flush=True)
+                c.end(at_once=SIGTERM_STATE["seen"])  # interrupted: no time to power off
+                if broke:
+                    print(c.log_tail(200), flush=True)
     finally:
         SIGTERM_STATE["teardown"] = SIGTERM_STATE["teardown"] or (lambda: None)
         shutil.rmtree(stage, ignore_errors=True)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(stage + ".log")
-    res.finish()
-
-
-if __name__ == "__main__":
-    main()
