@@ -38,9 +38,10 @@ it at different instants. So where guests are counted by PSS, committed figures 
 pages (each counted guest's Rss - Anonymous), and the scenarios keep every decision far from that margin;
 the anonymous memory, shared only among the fakes, counts exactly.
 
-Run by meson (suite 'real'), or by hand as root: KSMTUNED=... FAKE_GUEST=... python3 test_differential.py
-[SCENARIO-SUBSTRING...]. The original comes from `apt-get download ksmtuned`, cached under
-$BUILD_ROOT/original-ksmtuned/.
+Run by meson (suite 'real') through pytest, or by hand as root: KSMTUNED=... FAKE_GUEST=... python3 -m pytest
+test_differential.py [-k SCENARIO-SUBSTRING]. pytest collects one test outside, which runs pytest again as PID
+1 of the namespace, where each scenario is a test. The original comes from `apt-get download ksmtuned`,
+cached under $BUILD_ROOT/original-ksmtuned/.
 """
 
 import glob
@@ -52,10 +53,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, Results, ksm_values,  # noqa: E402
-                     make_ksm_dir, meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, ksm_values, make_ksm_dir,  # noqa: E402
+                     meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+
+try:
+    import pytest
+except ImportError:  # imported by bench/, which needs only the harness
+    pytest = None
+
+INNER = os.environ.get("KSMDIFF_INNER") == "1"
 
 ETC_CONF = "/etc/ksmtuned.conf"
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -703,9 +712,16 @@ class Env:
         self.mounts.close()
 
 
-def check(res, label, fn):
-    fn.__name__ = label
-    res.run(fn)
+def check(label, fn):
+    """Run one step; print its verdict (and why it failed); True if it passed."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - a step's failure is reported, and the scenario goes on
+        print(f"FAIL {label}", flush=True)
+        traceback.print_exc(file=sys.stdout)
+        return False
+    print(f"ok   {label}", flush=True)
+    return True
 
 
 def model_agrees(expect, knobs):
@@ -749,8 +765,9 @@ def write_conf(sc):
         write(os.path.join(ETC_CONF + ".d", name), text)
 
 
-def run_scenario(res, env, sc):
-    """Step 1 starts both (ours adjusts by itself, the original on a SIGUSR1); later steps signal both."""
+def run_scenario(env, sc):
+    """Step 1 starts both (ours adjusts by itself, the original on a SIGUSR1); later steps signal both.
+    Returns how many steps failed."""
     first = sc.steps[0]
     kinds = COUNTED[sc.original]
     env.fakes.set(first.fakes)
@@ -787,57 +804,92 @@ def run_scenario(res, env, sc):
             raise
         compare(run["orig"], run["ours"], env.ours_ksm, committed, expect, margin)
 
-    failed = res.failed
+    failed = 0
     try:
         for i, st in enumerate(sc.steps, 1):
-            check(res, f"{sc.name} #{i} {st.note}".rstrip(), lambda i=i, st=st: step(i, st))
+            failed += not check(f"{sc.name} #{i} {st.note}".rstrip(), lambda i=i, st=st: step(i, st))
             if broken:
                 left = len(sc.steps) - i
                 print(f"FAIL {sc.name}: no adjustment, {left} step(s) left out and counted failed", flush=True)
-                res.failed += left
+                failed += left
                 break
     finally:
         tally = env.tally.setdefault(sc.original, [0, 0, 0])  # scenarios, steps, steps that matched
         tally[0] += 1
         tally[1] += len(sc.steps)
-        tally[2] += len(sc.steps) - (res.failed - failed)
+        tally[2] += len(sc.steps) - failed
         for p in (run.get("orig"), run.get("ours")):
             if p:
                 p.stop()
+    return failed
 
 
-def main():
+# ---------------------------------------------------------------- the tests
+
+def needs():
     need_root("the differential test (mount and PID namespaces)")
     if not KSMTUNED or not os.access(KSMTUNED, os.X_OK):
         skip_or_fail("KSMTUNED does not name our built daemon")
     if not FAKE_GUEST or not os.access(FAKE_GUEST, os.X_OK):
         skip_or_fail("FAKE_GUEST does not name the built fake-guest helper")
-    if os.environ.get("KSMDIFF_INNER") != "1":
-        reexec_in_namespace({"KSMDIFF_DEB": need_original()})
-    wanted = sys.argv[1:]
-    res = Results("differential")
-    tmp = tempfile.mkdtemp(prefix="ksmdiff-")
-    env = None
-    try:
-        script = extract_original(os.environ["KSMDIFF_DEB"], os.path.join(tmp, "original"))
-        pve = proxmox_script(script, os.path.join(tmp, "proxmox"))
-        pve_conf = proxmox_conf(os.path.join(tmp, "original", "etc", "ksmtuned.conf"))
-        env = Env(tmp, script, {"debian": script, "proxmox": pve})
-        for sc in scenarios(pve_conf):
-            if not wanted or any(w in sc.name for w in wanted):
-                print(f"== {sc.name}: {sc.about}", flush=True)
-                t = time.monotonic()
-                run_scenario(res, env, sc)
-                print(f"   ({time.monotonic() - t:.1f} s)", flush=True)
-    finally:
-        if env:
-            env.close()
-            for name, (n, steps, matched) in sorted(env.tally.items()):
-                print(f"against {name}'s original: {n} scenarios, {matched} of {steps} steps decided alike",
-                      flush=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-    res.finish()
 
 
-if __name__ == "__main__":
-    main()
+def die_with_parent():
+    """In the child, before exec: SIGKILL when this process dies (meson's timeout), so that unshare, and with
+    it (--kill-child) everything in the namespace, never outlives the test."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+if pytest and not INNER:
+    def test_in_private_namespaces(capsys):
+        """Outside: pytest again, as PID 1 of a private mount and PID namespace, where each scenario is a test."""
+        needs()
+        # The inner run is ours: it holds no lock of its own (this process holds the real parts' lock).
+        env = {k: v for k, v in os.environ.items() if k != "KSMTEST_REAL_LOCK"}
+        env.update(KSMDIFF_INNER="1", KSMDIFF_DEB=need_original())
+        if not shutil.which("unshare"):
+            skip_or_fail("unshare (util-linux) is missing")
+        base = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--kill-child"]
+        probe = subprocess.run(base + ["true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            skip_or_fail(f"unshare does not work here: {probe.stderr.strip()}")
+        args = [a for a in sys.argv[1:] if a.startswith("-k")] or []
+        cmd = base + [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "-rfEs", *args,
+                      os.path.abspath(__file__)]
+        with capsys.disabled():  # the scenarios' own lines, as they come
+            r = subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        assert r.returncode == 0, f"the scenarios in the namespace: exit status {r.returncode}"
+
+if pytest and INNER:
+    # Only the scenarios' names are needed to collect them; Proxmox's are there whatever its file says.
+    NAMES = [sc.name for sc in scenarios(PVE_METRIC + "# KSM_SLEEP_MSEC=100\n# KSM_THRES_COEF=20\n")]
+
+    @pytest.fixture(scope="module")
+    def diff_env():
+        needs()
+        tmp = tempfile.mkdtemp(prefix="ksmdiff-")
+        env = None
+        try:
+            script = extract_original(os.environ["KSMDIFF_DEB"], os.path.join(tmp, "original"))
+            pve = proxmox_script(script, os.path.join(tmp, "proxmox"))
+            pve_conf = proxmox_conf(os.path.join(tmp, "original", "etc", "ksmtuned.conf"))
+            env = Env(tmp, script, {"debian": script, "proxmox": pve})
+            env.scenarios = {sc.name: sc for sc in scenarios(pve_conf)}
+            yield env
+        finally:
+            if env:
+                env.close()
+                for name, (n, steps, matched) in sorted(env.tally.items()):
+                    print(f"\nagainst {name}'s original: {n} scenarios, {matched} of {steps} steps decided alike",
+                          flush=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @pytest.mark.parametrize("name", NAMES)
+    def test_scenario(diff_env, name):
+        sc = diff_env.scenarios[name]
+        print(f"== {sc.name}: {sc.about}", flush=True)
+        t = time.monotonic()
+        failed = run_scenario(diff_env, sc)
+        print(f"   ({time.monotonic() - t:.1f} s)", flush=True)
+        assert failed == 0, f"{failed} of {len(sc.steps)} steps differ from the original (see the lines above)"
