@@ -3,7 +3,6 @@
  * With INTERVAL_MS, passes are spaced like a daemon's adjustments, so caches are as cold as they are
  * for it; sleeping costs no CPU. */
 
-#include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -13,14 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static bool is_pid(const char *s) {
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (!isdigit((unsigned char) *s))
-                        return false;
-        return true;
-}
+#include "util.h"
 
 /* One pass: opendir, then openat/read/close of PID/comm for every process; returns how many were read. */
 static int pass(const char *proc_dir) {
@@ -33,7 +25,7 @@ static int pass(const char *proc_dir) {
         if (!d)
                 return -1;
         while ((de = readdir(d))) {
-                if (!is_pid(de->d_name))
+                if (!is_pid_name(de->d_name))
                         continue;
                 snprintf(path, sizeof(path), "%s/comm", de->d_name);
                 fd = openat(dirfd(d), path, O_RDONLY | O_CLOEXEC);

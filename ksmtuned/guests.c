@@ -54,26 +54,13 @@ void guest_matcher_done(GuestMatcher *m) {
 int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret) {
         const char *p = text;
         uint64_t pages = 0;
-        bool digits = false;
 
         while (*p == ' ')
                 p++;
-        if (!isdigit((unsigned char) *p))
-                return -EBADMSG;
-        while (isdigit((unsigned char) *p))
-                p++;
-        if (*p != ' ')
+        if (parse_digits(&p, &pages) <= 0 || *p != ' ')
                 return -EBADMSG;
         p++;
-        for (; isdigit((unsigned char) *p); p++) {
-                unsigned d = (unsigned) (*p - '0');
-
-                if (pages > (UINT64_MAX - d) / 10)
-                        return -EBADMSG;
-                pages = pages * 10 + d;
-                digits = true;
-        }
-        if (!digits || (*p != ' ' && *p != '\n' && *p != '\0'))
+        if (parse_digits(&p, &pages) <= 0 || (*p != ' ' && *p != '\n' && *p != '\0'))
                 return -EBADMSG;
         if (page_size <= 0 || pages > UINT64_MAX / (uint64_t) page_size)
                 return -EBADMSG;
@@ -94,14 +81,7 @@ static int field_value(const char *text, const char *name, uint64_t *ret) {
                 p = line + n;
                 while (*p == ' ' || *p == '\t')
                         p++;
-                if (!isdigit((unsigned char) *p))
-                        return -EBADMSG;
-                for (; isdigit((unsigned char) *p); p++) {
-                        if (v > (UINT64_MAX - 9) / 10)
-                                return -EBADMSG;
-                        v = v * 10 + (uint64_t) (*p - '0');
-                }
-                if (*p != ' ' && *p != '\n' && *p != '\0')
+                if (parse_digits(&p, &v) <= 0 || (*p != ' ' && *p != '\n' && *p != '\0'))
                         return -EBADMSG;
                 *ret = v;
                 return 0;
@@ -181,15 +161,6 @@ static bool match_cmdline(const GuestMatcher *m, int procfd, const char *pid) {
         return regexec(&m->cmdline, buf, 0, NULL, 0) == 0;
 }
 
-static bool is_pid(const char *s) {
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (!isdigit((unsigned char) *s))
-                        return false;
-        return true;
-}
-
 /*
  * A guest's committed memory other than plain RSS: its PSS, or its RSS less its merged pages. -errno
  * when the file is unreadable (smaps_rollup needs ptrace access, ksm_* files are the owner's only) or
@@ -247,7 +218,7 @@ int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit
 
                 if (de->d_type != DT_DIR && de->d_type != DT_UNKNOWN)
                         continue;
-                if (!is_pid(de->d_name))
+                if (!is_pid_name(de->d_name))
                         continue;
                 if (!(m->have_comm && match_comm(m, procfd, de->d_name)) &&
                     !(m->have_cmdline && match_cmdline(m, procfd, de->d_name)))

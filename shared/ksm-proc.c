@@ -20,23 +20,17 @@ static const char *skip_blanks(const char *p) {
 
 /* "123" or "-123" up to the end of the line; -EBADMSG otherwise. */
 static int parse_number(const char *p, bool sign, int64_t *ret_signed, uint64_t *ret) {
-        bool negative = false, digits = false;
+        bool negative = false;
         uint64_t v = 0;
 
         if (sign && *p == '-') {
                 negative = true;
                 p++;
         }
-        for (; isdigit((unsigned char) *p); p++) {
-                unsigned d = (unsigned) (*p - '0');
-
-                if (v > (UINT64_MAX - d) / 10)
-                        return -EBADMSG;
-                v = v * 10 + d;
-                digits = true;
-        }
+        if (parse_digits(&p, &v) <= 0)
+                return -EBADMSG;
         p = skip_blanks(p);
-        if (!digits || (*p != '\n' && *p != '\0'))
+        if (*p != '\n' && *p != '\0')
                 return -EBADMSG;
         if (sign) {
                 if (v > (uint64_t) INT64_MAX + (negative ? 1 : 0))

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 
 #include "util.h"
 
@@ -27,6 +28,44 @@ int safe_atou64(const char *s, uint64_t *ret) {
                 return -EINVAL;
         *ret = v;
         return 0;
+}
+
+/**
+ * parse_digits() - read the run of decimal digits at *@p, as kernel text files write numbers.
+ * @p: where the digits start; on success, moved past the last one.
+ * @ret: the value, 0 to UINT64_MAX.
+ *
+ * Returns the number of digits (0 when *@p holds none, @ret then 0) or -ERANGE when the value does not
+ * fit in 64 bits (*@p and @ret untouched then).
+ */
+int parse_digits(const char **p, uint64_t *ret) {
+        const char *s = *p;
+        uint64_t v = 0;
+        ptrdiff_t n;
+
+        for (; isdigit((unsigned char) *s); s++) {
+                unsigned d = (unsigned) (*s - '0');
+
+                if (v > (UINT64_MAX - d) / 10)
+                        return -ERANGE;
+                v = v * 10 + d;
+        }
+        n = s - *p;
+        *ret = v;
+        *p = s;
+        return n > INT_MAX ? INT_MAX : (int) n;
+}
+
+/**
+ * is_pid_name() - true when @s, a name in /proc, names a process: one or more digits and nothing else.
+ */
+bool is_pid_name(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (!isdigit((unsigned char) *s))
+                        return false;
+        return true;
 }
 
 /**

@@ -71,5 +71,7 @@ static inline uint64_t now_usec(clockid_t clock) {
 }
 
 int safe_atou64(const char *s, uint64_t *ret);
+int parse_digits(const char **p, uint64_t *ret);
+bool is_pid_name(const char *s);
 int safe_atoi64(const char *s, int64_t *ret);
 int read_full_file_at(int dirfd, const char *path, size_t max, char **ret, size_t *ret_size);

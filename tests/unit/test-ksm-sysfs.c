@@ -300,6 +300,35 @@ START_TEST(test_safe_ato) {
 }
 END_TEST
 
+START_TEST(test_parse_digits) {
+        const char *p = "1234 kB", *start;
+        uint64_t v = 7;
+
+        ck_assert_int_eq(parse_digits(&p, &v), 4);
+        ck_assert_uint_eq(v, 1234);
+        ck_assert_str_eq(p, " kB");
+        ck_assert_int_eq(parse_digits(&p, &v), 0); /* no digit: nothing read, 0 */
+        ck_assert_uint_eq(v, 0);
+        ck_assert_str_eq(p, " kB");
+        p = "18446744073709551615\n";
+        ck_assert_int_eq(parse_digits(&p, &v), 20);
+        ck_assert_uint_eq(v, UINT64_MAX);
+        ck_assert_str_eq(p, "\n");
+        start = p = "18446744073709551616";
+        v = 7;
+        ck_assert_int_eq(parse_digits(&p, &v), -ERANGE); /* one past UINT64_MAX: untouched */
+        ck_assert_ptr_eq(p, start);
+        ck_assert_uint_eq(v, 7);
+
+        ck_assert(is_pid_name("1"));
+        ck_assert(is_pid_name("4194304"));
+        ck_assert(!is_pid_name(""));
+        ck_assert(!is_pid_name("self"));
+        ck_assert(!is_pid_name("12a"));
+        ck_assert(!is_pid_name("-1"));
+}
+END_TEST
+
 static Suite *ksm_sysfs_suite(void) {
         Suite *s = suite_create("ksm-sysfs");
         TCase *tc = tcase_create("knobs");
@@ -325,6 +354,7 @@ static Suite *ksm_sysfs_suite(void) {
         tc = tcase_create("parsing");
         tcase_add_test(tc, test_parse_choice);
         tcase_add_test(tc, test_safe_ato);
+        tcase_add_test(tc, test_parse_digits);
         suite_add_tcase(s, tc);
         return s;
 }
