@@ -9,7 +9,7 @@ import time
 
 from pkgtest import (SOURCE_ROOT, Root, build_deb, debian_deb, elapsed, expected_sleep, host_knob,
                      need_tools, our_deb, run)
-from ksmtest import REAL_KSM, RealKsm, Results, need_real_ksm, wait_for, write
+from ksmtest import REAL_KSM, RealKsm, need_real_ksm, wait_for, write
 
 OUR_VERSION = "5.0.0-1"
 DROPIN = "/etc/ksmtuned.conf.d/50-proxmox-defaults.conf"
@@ -430,18 +430,3 @@ def test_replaces_proxmox_conf_deleted():
 
 def test_replaces_proxmox_with_dpkg():
     replace_proxmox("proxmox-dpkg", with_dpkg=True)
-
-
-if __name__ == "__main__":
-    import sys
-    results = Results("Debian package")
-    for fn in (test_conffiles_are_debians, test_alert_rules_as_documented, test_lintian, test_fresh_install_remove_purge_reinstall,
-               test_upgrade_untouched, test_upgrade_edited, test_upgrade_disabled, test_replaces_proxmox,
-               test_replaces_proxmox_disabled, test_replaces_proxmox_conf_deleted,
-               test_replaces_proxmox_with_dpkg):
-        if sys.argv[1:] and fn.__name__ not in sys.argv[1:]:  # a developer's choice of cases
-            continue
-        t = time.monotonic()
-        results.run(fn)
-        print(f"     {fn.__name__}: {elapsed(t)}", flush=True)
-    results.finish()

@@ -7,10 +7,9 @@ import os
 import re
 import shutil
 import subprocess
-import time
 
-from pkgtest import SOURCE_ROOT, WORK, Root, copy_checkout, elapsed, need_tools, run
-from ksmtest import Results, write
+from pkgtest import SOURCE_ROOT, WORK, Root, copy_checkout, need_tools, run
+from ksmtest import write
 
 SPEC = os.path.join(SOURCE_ROOT, "rpm", "ksmtuned.spec")
 RPMLINTRC = os.path.join(SOURCE_ROOT, "rpm", "ksmtuned.rpmlintrc")
@@ -151,12 +150,3 @@ def test_upgrade_over_fedoras():
         assert root.read("/usr/libexec/ksmctl").startswith(b"\x7fELF")
         # %post moved the original's log file into the logs directory.
         assert root.read("/var/log/ksmtuned/ksmtuned.log") == old_log
-
-
-if __name__ == "__main__":
-    results = Results("RPM package")
-    for fn in (test_rpmlint, test_paths_and_scriptlets, test_upgrade_over_fedoras):
-        t = time.monotonic()
-        results.run(fn)
-        print(f"     {fn.__name__}: {elapsed(t)}", flush=True)
-    results.finish()
