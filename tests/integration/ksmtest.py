@@ -118,6 +118,12 @@ def write(path, text):
         f.write(text)
 
 
+def replace(path, text):
+    """Write a file a running daemon reads in one rename, so that it never reads it half written."""
+    write(path + ".new", text)
+    os.rename(path + ".new", path)
+
+
 def read(path):
     with open(path) as f:
         return f.read()
@@ -213,13 +219,15 @@ class Daemon:
     """A process we started, stopped by its PID only."""
 
     def __init__(self, args, env=None, **kw):
-        self.log = tempfile.TemporaryFile(mode="w+")
+        # O_APPEND: the process writes at the end whatever happens to the offset it shares with us.
+        self.log = tempfile.TemporaryFile(mode="a+")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env, **kw)
         self.pid = self.proc.pid
 
     def output(self):
-        self.log.seek(0)
-        return self.log.read()
+        """All the process wrote so far. pread(), not seek() and read(): the offset is the process's too."""
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def signal(self, sig):
         self.proc.send_signal(sig)

@@ -8,8 +8,7 @@ import signal
 import subprocess
 import tempfile
 
-import ksmtest
-from ksmtest import (KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read,
+from ksmtest import (Daemon, replace, KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read,
                      wait_for, write)
 
 GIB = 1024 * 1024  # kB
@@ -18,26 +17,6 @@ THRES = 3355443
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
 DEADLINE = 60
-
-
-class Daemon(ksmtest.Daemon):
-    """ksmtest.Daemon, reading the output without moving the log's file offset.
-
-    The daemon writes its output through a descriptor it shares with us (one open file, one offset): a
-    seek(0) and read() here would make a line it writes in between land at offset 0, over the first ones.
-    pread() leaves the offset alone. (A fix for ksmtest.Daemon.output itself.)"""
-
-    def output(self):
-        fd = self.log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
-
-
-def replace(path, text):
-    """Write a file the running daemon reads in one rename, so that it never reads it half written.
-
-    (A candidate for ksmtest.py: every test that changes a file under a running daemon needs it.)"""
-    write(path + ".new", text)
-    os.rename(path + ".new", path)
 
 
 class Env:

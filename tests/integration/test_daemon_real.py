@@ -9,8 +9,7 @@ import tempfile
 
 import pytest
 
-import ksmtest
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, ksm_values, need_real_ksm,
+from ksmtest import (Daemon, FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, ksm_values, need_real_ksm,
                      wait_for, write)
 
 
@@ -20,18 +19,6 @@ def needs():
 
 # A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
 DEADLINE = 60
-
-
-class Daemon(ksmtest.Daemon):
-    """ksmtest.Daemon, reading the output without moving the log's file offset.
-
-    The daemon writes its output through a descriptor it shares with us (one open file, one offset): a
-    seek(0) and read() here would make a line it writes in between land at offset 0, over the first ones.
-    pread() leaves the offset alone. (A fix for ksmtest.Daemon.output itself.)"""
-
-    def output(self):
-        fd = self.log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def conf(text):

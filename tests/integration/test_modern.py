@@ -9,8 +9,7 @@ import subprocess
 import tempfile
 import time
 
-import ksmtest
-from ksmtest import (KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
+from ksmtest import (Daemon, KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
                      write)
 
 GIB = 1024 * 1024
@@ -20,18 +19,6 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 TCK = os.sysconf("SC_CLK_TCK")
 # A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
 DEADLINE = 60
-
-
-class Daemon(ksmtest.Daemon):
-    """ksmtest.Daemon, reading the output without moving the log's file offset.
-
-    The daemon writes its output through a descriptor it shares with us (one open file, one offset): a
-    seek(0) and read() here would make a line it writes in between land at offset 0, over the first ones.
-    pread() leaves the offset alone. (A fix for ksmtest.Daemon.output itself.)"""
-
-    def output(self):
-        fd = self.log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def replace(path, text):

@@ -16,8 +16,7 @@ import tempfile
 
 import pytest
 
-import ksmtest
-from ksmtest import (KSMTUNED, ksm_values, make_ksm_dir, make_proc,
+from ksmtest import (Daemon, replace, KSMTUNED, ksm_values, make_ksm_dir, make_proc,
                      meminfo_text, need_root, read, skip_or_fail, wait_for, write)
 
 
@@ -38,26 +37,6 @@ TOTAL = 16 * GIB
 THRES = 3355443
 SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp")
 WAIT = 60  # seconds: everything is ~20-50 times slower under memcheck; a failure bound, never waited out
-
-
-def replace(path, text):
-    """Write a file the running daemon reads in one rename, so that it never reads it half written.
-
-    (A candidate for ksmtest.py: every test that changes a file under a running daemon needs it.)"""
-    write(path + ".new", text)
-    os.rename(path + ".new", path)
-
-
-class Daemon(ksmtest.Daemon):
-    """ksmtest.Daemon, reading the output without moving the log's file offset.
-
-    The daemon writes its output through a descriptor it shares with us (one open file, one offset): a
-    seek(0) and read() here would make a line it writes in between land at offset 0, over the first ones.
-    pread() leaves the offset alone. (A fix for ksmtest.Daemon.output itself.)"""
-
-    def output(self):
-        fd = self.log.fileno()
-        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def asan_instrumented(path):
@@ -111,7 +90,6 @@ def wait_adjustment(d, n):
 def test_scripted_life():
     root = tempfile.mkdtemp(prefix="ksmtuned-valgrind-")
     ksm = make_ksm_dir(os.path.join(root, "ksm"), run=1)
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
     proc = make_proc(os.path.join(root, "proc"), meminfo_text(TOTAL, 10 * GIB),
                      [(4242, "qemu-system-x86", 2 * GIB, ["qemu-system-x86_64", "-m", "2048"]),
                       (4243, "bash", 4096, ["bash"]),
