@@ -14,6 +14,8 @@
 #include "manager.h"
 #include "ksmd.h"
 #include "meminfo.h"
+#include "meminfo-report.h"
+#include "reload.h"
 
 const char *const knob_names[_KNOB_MAX] = {
         [KNOB_PAGES_TO_SCAN] = "pages_to_scan",
@@ -73,6 +75,7 @@ static int manager_apply_settings(Manager *m, Settings *s) {
         GuestMatcher matcher;
         PolicyParams params;
         MemInfo mi;
+        const char *field = NULL;
         char err[256];
         int r;
 
@@ -80,10 +83,11 @@ static int manager_apply_settings(Manager *m, Settings *s) {
         if (r < 0)
                 return log_error_errno(r, "Invalid guest match expression: %s", err);
 
-        r = meminfo_read(m->opts.proc_dir, &mi);
+        r = meminfo_read_full(m->opts.proc_dir, &field, &mi);
         if (r < 0) {
                 guest_matcher_done(&matcher);
-                return log_error_errno(r, "Failed to read MemTotal from %s/meminfo: %m", m->opts.proc_dir);
+                return log_error_errno(r, "Failed to read %s/meminfo: %s", m->opts.proc_dir,
+                                       meminfo_strerror(r, field, err, sizeof(err)));
         }
         policy_params(s, mi.mem_total, &params);
 
@@ -425,6 +429,8 @@ int manager_adjust(Manager *m, const char *reason) {
         Snapshot snap = {};
         GuestTotals g;
         MemInfo mi;
+        const char *field = NULL;
+        char meminfo_why[96];
         Decision d;
         KsmCounters counters;
         bool have_counters;
@@ -433,17 +439,19 @@ int manager_adjust(Manager *m, const char *reason) {
         int64_t classic_npages;
         int r;
 
-        r = meminfo_read(m->opts.proc_dir, &mi);
+        r = meminfo_read_full(m->opts.proc_dir, &field, &mi);
         if (r < 0) {
                 if (m->meminfo_error != r)
-                        log_warning_errno(r, "Failed to read %s/meminfo: %m; skipping adjustments until it reads again",
-                                          m->opts.proc_dir);
+                        log_warning_errno(r, "Failed to read %s/meminfo: %s; skipping adjustments until it reads again",
+                                          m->opts.proc_dir,
+                                          meminfo_strerror(r, field, meminfo_why, sizeof(meminfo_why)));
                 m->meminfo_error = r;
                 return r;
         }
         if (m->meminfo_error != 0)
                 log_info("%s/meminfo reads again", m->opts.proc_dir);
         m->meminfo_error = 0;
+        meminfo_report_fields(m->opts.proc_dir, &mi, &m->meminfo_fields_reported);
 
         r = guests_scan(m->opts.proc_dir, &m->matcher, (int) m->settings.committed_source, &g);
         if (r < 0) {
@@ -649,11 +657,11 @@ static void manager_apply_events(Manager *m, const Settings *old) {
 }
 
 static int manager_reload(Manager *m) {
+        uint64_t started = now_usec(CLOCK_MONOTONIC); /* before the files are read: see reload.c */
         Settings s;
         int r;
 
-        sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading %s\nMONOTONIC_USEC=%" PRIu64, m->opts.config_path,
-                   now_usec(CLOCK_MONOTONIC));
+        sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading %s\nMONOTONIC_USEC=%" PRIu64, m->opts.config_path, started);
         log_info("Reloading configuration from %s", m->opts.config_path);
         settings_init(&s);
         r = config_load(m->opts.config_path, m->opts.dropin_dir, &s, config_report, m);
@@ -684,6 +692,7 @@ static int manager_reload(Manager *m) {
 
         manager_adjust_and_rearm(m, "reload");
         sd_notify(0, "READY=1");
+        reload_record(m->opts.runtime_dir, m->opts.config_path, m->opts.dropin_dir, started, r);
         return r;
 }
 

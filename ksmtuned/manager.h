@@ -20,6 +20,7 @@ typedef struct ManagerOptions {
         const char *dropin_dir; /* NULL: none */
         const char *ksm_dir;
         const char *proc_dir;
+        const char *runtime_dir; /* where reloads are recorded for ksmtuned --reload; NULL: nowhere */
         bool dry_run;
         bool once;
         bool debug; /* --debug: debug level whatever the configuration says */
@@ -83,6 +84,7 @@ typedef struct Manager {
         /* What has been reported, so that a persisting failure is logged once, not every interval. */
         int knob_error[_KNOB_MAX];
         int meminfo_error;
+        unsigned meminfo_fields_reported; /* 1u << MEMINFO_*: fields warned about as counted as 0 */
         int proc_error;
         int metrics_error;
         bool fallback_reported;
