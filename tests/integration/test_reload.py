@@ -262,7 +262,7 @@ def test_notify_reload_unit():
         service = unit.split("[Service]", 1)[1].split("\n[", 1)[0]
         keys = [line.split("=", 1)[0] for line in service.splitlines() if line and not line.startswith("#")]
         assert "Type=notify-reload\n" in service and "Type=notify\n" not in service, service
-        assert "ExecReload=/usr/sbin/ksmtuned --reload=$MAINPID\n" in service, service
+        assert "ExecReload=/usr/sbin/ksmtuned --reload=${MAINPID}\n" in service, service
         assert "ReloadSignal=SIGCONT\n" in service and keys.count("ReloadSignal") == 1, service
         assert "RuntimeDirectory=ksmtuned\n" in service, service
     finally:
