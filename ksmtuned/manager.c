@@ -441,7 +441,8 @@ int manager_adjust(Manager *m, const char *reason) {
 
         r = meminfo_read_full(m->opts.proc_dir, &field, &mi);
         if (r < 0) {
-                if (m->meminfo_error != r)
+                /* Once per outage: a file caught half-written may fail another way in the meantime. */
+                if (m->meminfo_error == 0)
                         log_warning_errno(r, "Failed to read %s/meminfo: %s; skipping adjustments until it reads again",
                                           m->opts.proc_dir,
                                           meminfo_strerror(r, field, meminfo_why, sizeof(meminfo_why)));
