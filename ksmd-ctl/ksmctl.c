@@ -368,7 +368,8 @@ static void read_ksmd_cpu(const Args *a, KsmdCpu *ret) {
                 log_debug(a, "No ksmd in %s: no KSM in this kernel, or kernel threads are hidden", a->proc_dir);
         else if (r < 0)
                 log_error("Failed to read ksmd's CPU time in %s: %s, ignoring", a->proc_dir,
-                          r == -EBADMSG ? "unexpected content" : strerror(-r));
+                          r == -EBADMSG ? "ksmd's PID/stat is not a stat line with numeric utime and stime"
+                                        : strerror(-r));
         else
                 log_debug(a, "ksmd is PID %d in %s", (int) ret->pid, a->proc_dir);
 }
