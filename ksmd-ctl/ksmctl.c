@@ -358,7 +358,7 @@ static void read_ksmd_cpu(const Args *a, KsmdCpu *ret) {
         long tck = sysconf(_SC_CLK_TCK);
         int r;
 
-        *ret = (KsmdCpu){ .sample_ms = a->sample_ms };
+        *ret = (KsmdCpu) { .sample_ms = a->sample_ms };
         if (tck <= 0) {
                 log_error("Failed to get the clock ticks a second: %s, ignoring", strerror(tck < 0 ? errno : EINVAL));
                 return;

@@ -4,9 +4,9 @@
 
 /* At or above this rate ksmd wakes every 10 ms (the original's floor); below, it wakes less often. */
 #define FAST_SLEEP_MS 10
-#define SLOW_PAGES 100
-#define MAX_SLEEP_MS 1000
-#define MIN_CHECK UINT64_C(500000) /* 0.5 s: never poll faster than this */
+#define SLOW_PAGES    100
+#define MAX_SLEEP_MS  1000
+#define MIN_CHECK     UINT64_C(500000) /* 0.5 s: never poll faster than this */
 
 const char *adaptive_why_string(AdaptiveWhy why) {
         static const char *const s[] = {
@@ -62,8 +62,8 @@ static uint64_t scanned_per_full_scan(const KsmCounters *c) {
  * floor; halve it at every check that finds ksmd over its CPU ceiling. Checks follow the expected end
  * of the next full scan, not a fixed interval.
  */
-void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const KsmCounters *c, int cpu_permille,
-                   bool event, AdaptiveStep *ret) {
+void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const KsmCounters *c, int cpu_permille, bool event,
+                   AdaptiveStep *ret) {
         AdaptiveWhy why = WHY_HOLD;
         bool over_cpu = s->max_cpu > 0 && cpu_permille > (int) s->max_cpu;
         uint64_t candidates_then, candidates_now, scan_pages, expected;

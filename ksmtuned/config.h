@@ -6,33 +6,33 @@
 #include <stdint.h>
 
 /* Default guest match: Fedora/RHEL's process names, plus Proxmox's "kvm". */
-#define DEFAULT_GUEST_COMM "^(qemu(-(kvm|system-.+)|:.{1,11})|kvm)$"
+#define DEFAULT_GUEST_COMM  "^(qemu(-(kvm|system-.+)|:.{1,11})|kvm)$"
 #define DEFAULT_LIBVIRT_URI "qemu:///system"
 
 typedef struct Settings {
-        int64_t monitor_interval; /* KSM_MONITOR_INTERVAL, seconds, >= 1 */
-        int64_t sleep_msec;       /* KSM_SLEEP_MSEC, for a 16 GiB host */
-        int64_t npages_boost;     /* KSM_NPAGES_BOOST */
-        int64_t npages_decay;     /* KSM_NPAGES_DECAY */
-        int64_t npages_min;       /* KSM_NPAGES_MIN */
-        int64_t npages_max;       /* KSM_NPAGES_MAX */
-        int64_t thres_coef;       /* KSM_THRES_COEF, percent */
-        int64_t thres_const;      /* KSM_THRES_CONST, kB */
-        bool debug;               /* DEBUG non-empty */
-        char *logfile;            /* LOGFILE, NULL when unset or empty */
-        char *guest_comm;         /* KSM_GUEST_COMM: ERE on the process name; NULL or "" = off */
-        char *guest_cmdline;      /* KSM_GUEST_CMDLINE: ERE on the command line; NULL or "" = off */
-        char *libvirt_uri;        /* KSM_LIBVIRT_URI: watch this libvirt's guests; NULL or "" = off */
-        bool kvm_events;          /* KSM_KVM_EVENTS: retune on the kernel's KVM create/destroy uevents */
+        int64_t monitor_interval;  /* KSM_MONITOR_INTERVAL, seconds, >= 1 */
+        int64_t sleep_msec;        /* KSM_SLEEP_MSEC, for a 16 GiB host */
+        int64_t npages_boost;      /* KSM_NPAGES_BOOST */
+        int64_t npages_decay;      /* KSM_NPAGES_DECAY */
+        int64_t npages_min;        /* KSM_NPAGES_MIN */
+        int64_t npages_max;        /* KSM_NPAGES_MAX */
+        int64_t thres_coef;        /* KSM_THRES_COEF, percent */
+        int64_t thres_const;       /* KSM_THRES_CONST, kB */
+        bool debug;                /* DEBUG non-empty */
+        char *logfile;             /* LOGFILE, NULL when unset or empty */
+        char *guest_comm;          /* KSM_GUEST_COMM: ERE on the process name; NULL or "" = off */
+        char *guest_cmdline;       /* KSM_GUEST_CMDLINE: ERE on the command line; NULL or "" = off */
+        char *libvirt_uri;         /* KSM_LIBVIRT_URI: watch this libvirt's guests; NULL or "" = off */
+        bool kvm_events;           /* KSM_KVM_EVENTS: retune on the kernel's KVM create/destroy uevents */
         int64_t event_settle_msec; /* KSM_EVENT_SETTLE_MSEC: delay from a guest event to the adjustment */
 
         /* Opt-in behaviour for today's kernels; the defaults make the original's decisions. */
-        int64_t free_source;      /* KSM_FREE_MEMORY: FREE_* */
-        int64_t committed_source; /* KSM_COMMITTED: COMMITTED_* */
-        int64_t cpu_budget;       /* KSM_CPU_BUDGET: percent of one CPU for ksmd; 0 = no budget */
-        int64_t stop_mode;        /* KSM_STOP_MODE: STOP_* */
-        char *metrics_file;       /* KSM_METRICS_FILE: Prometheus text file; NULL = none */
-        int64_t policy;           /* KSM_POLICY: POLICY_* */
+        int64_t free_source;       /* KSM_FREE_MEMORY: FREE_* */
+        int64_t committed_source;  /* KSM_COMMITTED: COMMITTED_* */
+        int64_t cpu_budget;        /* KSM_CPU_BUDGET: percent of one CPU for ksmd; 0 = no budget */
+        int64_t stop_mode;         /* KSM_STOP_MODE: STOP_* */
+        char *metrics_file;        /* KSM_METRICS_FILE: Prometheus text file; NULL = none */
+        int64_t policy;            /* KSM_POLICY: POLICY_* */
         int64_t adaptive_max_rate; /* KSM_ADAPTIVE_MAX_RATE, pages/s */
         int64_t adaptive_min_rate; /* KSM_ADAPTIVE_MIN_RATE, pages/s */
         int64_t adaptive_max_cpu;  /* KSM_ADAPTIVE_MAX_CPU, percent of one CPU; 0 = none */

@@ -21,7 +21,9 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 char buf[UEVENT_MSG_MAX];
                 struct sockaddr_nl sender = {};
                 struct iovec iov = { buf, sizeof(buf) };
-                struct msghdr mh = { .msg_name = &sender, .msg_namelen = sizeof(sender), .msg_iov = &iov, .msg_iovlen = 1 };
+                struct msghdr mh = {
+                        .msg_name = &sender, .msg_namelen = sizeof(sender), .msg_iov = &iov, .msg_iovlen = 1
+                };
                 char reason[96];
                 KvmEvent e;
                 ssize_t n;
@@ -32,7 +34,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                                 return 0;
                         if (errno == ENOBUFS) {
                                 /* The socket overflowed: some events are lost, and one may have been KVM's. */
-                                w->fn(w->userdata, "uevents lost (receive buffer overflow)");
+                                w->fn(w->userdata, TRIGGER_GUEST_EVENT, "uevents lost (receive buffer overflow)");
                                 continue;
                         }
                         log_debug("Failed to receive a uevent: %m, ignoring");
@@ -49,7 +51,7 @@ static int on_uevent(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 else
                         snprintf(reason, sizeof(reason), "KVM VM %s",
                                  e.type == KVM_EVENT_CREATE ? "created" : "destroyed");
-                w->fn(w->userdata, reason);
+                w->fn(w->userdata, TRIGGER_GUEST_EVENT, reason);
         }
 }
 

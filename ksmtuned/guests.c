@@ -16,8 +16,7 @@
  *
  * On failure, -EINVAL with regerror()'s text in @errbuf.
  */
-int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf,
-                       size_t errlen) {
+int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf, size_t errlen) {
         int r;
 
         *m = (GuestMatcher) {};

@@ -134,11 +134,7 @@ int log_internal(int level, int error, const char *const *fields, const char *fo
                 }
         }
 
-        fprintf(stderr, "%s%s\n",
-                level <= LOG_ERR       ? "error: "
-                : level == LOG_WARNING ? "warning: "
-                                       : "",
-                msg);
+        fprintf(stderr, "%s%s\n", level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "", msg);
         errno = saved_errno;
         return error;
 }

@@ -18,10 +18,10 @@ void log_to_file(const char *format, ...) _printf_(1, 2);
 
 /* A failure is logged once, by the program layer; the return value lets callers write "return log_...". */
 #define log_full_errno(level, error, ...) log_internal((level), (error), NULL, __VA_ARGS__)
-#define log_debug(...) log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
-#define log_info(...) log_full_errno(LOG_INFO, 0, __VA_ARGS__)
-#define log_notice(...) log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
-#define log_warning(...) log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
-#define log_error(...) log_full_errno(LOG_ERR, 0, __VA_ARGS__)
-#define log_warning_errno(error, ...) log_full_errno(LOG_WARNING, (error), __VA_ARGS__)
-#define log_error_errno(error, ...) log_full_errno(LOG_ERR, (error), __VA_ARGS__)
+#define log_debug(...)                    log_full_errno(LOG_DEBUG, 0, __VA_ARGS__)
+#define log_info(...)                     log_full_errno(LOG_INFO, 0, __VA_ARGS__)
+#define log_notice(...)                   log_full_errno(LOG_NOTICE, 0, __VA_ARGS__)
+#define log_warning(...)                  log_full_errno(LOG_WARNING, 0, __VA_ARGS__)
+#define log_error(...)                    log_full_errno(LOG_ERR, 0, __VA_ARGS__)
+#define log_warning_errno(error, ...)     log_full_errno(LOG_WARNING, (error), __VA_ARGS__)
+#define log_error_errno(error, ...)       log_full_errno(LOG_ERR, (error), __VA_ARGS__)

@@ -153,7 +153,7 @@ int main(int argc, char *argv[]) {
         if (r < 0)
                 return 1;
         if (opts.once)
-                return manager_adjust(m, "once") < 0 ? 1 : 0;
+                return manager_adjust(m, TRIGGER_START_UP, "once") < 0 ? 1 : 0;
         reload_record(opts.runtime_dir, opts.config_path, opts.dropin_dir, 0, 0);
         r = manager_run(m);
         return r < 0 ? 1 : 0;

@@ -8,34 +8,18 @@
 #include "metrics.h"
 #include "util.h"
 
-static const char *const reason_labels[_REASON_MAX] = {
-        [REASON_START_UP] = "start-up",       [REASON_INTERVAL] = "interval",   [REASON_SIGNAL] = "signal",
-        [REASON_RELOAD] = "reload",           [REASON_GUEST_EVENT] = "guest-event",
-        [REASON_RECONNECT] = "libvirt-reconnect", [REASON_OTHER] = "other",
+static const char *const trigger_labels[_TRIGGER_MAX] = {
+        [TRIGGER_START_UP] = "start-up",
+        [TRIGGER_INTERVAL] = "interval",
+        [TRIGGER_SIGNAL] = "signal",
+        [TRIGGER_RELOAD] = "reload",
+        [TRIGGER_GUEST_EVENT] = "guest-event",
+        [TRIGGER_RECONNECT] = "libvirt-reconnect",
+        [TRIGGER_OTHER] = "other",
 };
 
-const char *metrics_reason_label(MetricsReason r) {
-        return r >= 0 && r < _REASON_MAX ? reason_labels[r] : "other";
-}
-
-/**
- * metrics_reason() - the bounded label value for an adjustment's free-text reason.
- */
-MetricsReason metrics_reason(const char *reason) {
-        if (streq(reason, "start-up") || streq(reason, "once"))
-                return REASON_START_UP;
-        if (streq(reason, "interval"))
-                return REASON_INTERVAL;
-        if (strncmp(reason, "SIG", 3) == 0)
-                return REASON_SIGNAL;
-        if (streq(reason, "reload"))
-                return REASON_RELOAD;
-        if (strncmp(reason, "libvirt reconnected", 19) == 0)
-                return REASON_RECONNECT;
-        if (strncmp(reason, "libvirt guest ", 14) == 0 || strncmp(reason, "KVM VM", 6) == 0 ||
-            strncmp(reason, "uevents lost", 12) == 0 || strncmp(reason, "guest event", 11) == 0)
-                return REASON_GUEST_EVENT;
-        return REASON_OTHER;
+const char *trigger_label(Trigger t) {
+        return t >= 0 && t < _TRIGGER_MAX ? trigger_labels[t] : "other";
 }
 
 typedef struct Buf {
@@ -138,9 +122,9 @@ int metrics_format(const Metrics *m, char **ret) {
         }
 
         family(&b, "ksmtuned_adjustments_total", "counter", "Adjustments made, by what caused them.");
-        for (int r = 0; r < _REASON_MAX; r++)
-                put(&b, "ksmtuned_adjustments_total{reason=\"%s\"} %" PRIu64 "\n", reason_labels[r],
-                    m->adjustments[r]);
+        for (Trigger t = 0; t < _TRIGGER_MAX; t++)
+                put(&b, "ksmtuned_adjustments_total{reason=\"%s\"} %" PRIu64 "\n", trigger_labels[t],
+                    m->adjustments[t]);
         if (m->libvirt_connected >= 0)
                 gauge_u(&b, "ksmtuned_libvirt_connected", "1 while connected to libvirt's events, else 0.",
                         (uint64_t) m->libvirt_connected);

@@ -6,17 +6,7 @@
 #include <stdint.h>
 
 #include "policy.h"
-
-typedef enum MetricsReason {
-        REASON_START_UP,
-        REASON_INTERVAL,
-        REASON_SIGNAL,
-        REASON_RELOAD,
-        REASON_GUEST_EVENT,
-        REASON_RECONNECT,
-        REASON_OTHER,
-        _REASON_MAX,
-} MetricsReason;
+#include "trigger.h"
 
 typedef struct Metrics {
         Decision decision;
@@ -31,12 +21,10 @@ typedef struct Metrics {
         double ksmd_cpu_seconds;
         bool has_ksmd_ratio;
         double ksmd_cpu_ratio;
-        uint64_t adjustments[_REASON_MAX];
-        int libvirt_connected; /* -1: libvirt not watched */
-        double timestamp;      /* seconds since the epoch */
+        uint64_t adjustments[_TRIGGER_MAX]; /* by trigger */
+        int libvirt_connected;              /* -1: libvirt not watched */
+        double timestamp;                   /* seconds since the epoch */
 } Metrics;
 
-MetricsReason metrics_reason(const char *reason);
-const char *metrics_reason_label(MetricsReason r);
 int metrics_format(const Metrics *m, char **ret);
 int metrics_write(const char *path, const char *text);

@@ -3,6 +3,21 @@
 #include "policy.h"
 #include "util.h"
 
+const char *const knob_names[_KNOB_MAX] = {
+        [KNOB_PAGES_TO_SCAN] = "pages_to_scan",
+        [KNOB_SLEEP_MILLISECS] = "sleep_millisecs",
+        [KNOB_RUN] = "run",
+        [KNOB_ADVISOR_MODE] = "advisor_mode",
+        [KNOB_ADVISOR_MAX_CPU] = "advisor_max_cpu",
+        [KNOB_ADVISOR_MIN_PAGES] = "advisor_min_pages_to_scan",
+        [KNOB_ADVISOR_MAX_PAGES] = "advisor_max_pages_to_scan",
+        [KNOB_ADVISOR_TARGET_SCAN_TIME] = "advisor_target_scan_time",
+        [KNOB_SMART_SCAN] = "smart_scan",
+        [KNOB_USE_ZERO_PAGES] = "use_zero_pages",
+        [KNOB_MAX_PAGE_SHARING] = "max_page_sharing",
+        [KNOB_MERGE_ACROSS_NODES] = "merge_across_nodes",
+};
+
 /* Saturating arithmetic: the original's shell arithmetic overflowed on large hosts; ours must not. */
 static int64_t add_sat(int64_t a, int64_t b) {
         int64_t r;
@@ -78,11 +93,10 @@ int64_t policy_clamp(const Settings *s, int64_t npages) {
  * KSM_STOP_MODE=unmerge: when stopping, also unmerge, but only if MemAvailable holds the merged pages
  * and free memory stays above the threshold afterwards (or the next adjustment would start KSM again).
  */
-void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages,
-                   Decision *ret) {
+void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages, Decision *ret) {
         bool available = s->free_source == FREE_AVAILABLE && snap->has_mem_available;
-        uint64_t free_kb = available ? snap->mem_available
-                                     : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+        uint64_t free_kb =
+                available ? snap->mem_available : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
         Decision d = {
                 .free = free_kb,
                 .thres = p->thres,
@@ -116,4 +130,59 @@ void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *sna
         }
         d.npages = policy_clamp(s, add_sat(prev_npages, d.boost ? s->npages_boost : s->npages_decay));
         *ret = d;
+}
+
+/* One step of KSM_POLICY=adaptive's controller: it sets @d's npages and sleep_ms. */
+static void policy_adaptive(const Settings *s, const Snapshot *snap, bool event, PolicyState *st, Decision *d) {
+        AdaptiveSettings as = {
+                .max_rate = (uint64_t) s->adaptive_max_rate,
+                .min_rate = (uint64_t) s->adaptive_min_rate,
+                .max_cpu = (unsigned) s->adaptive_max_cpu * 10,
+                .max_check = (uint64_t) s->monitor_interval * UINT64_C(1000000),
+        };
+
+        adaptive_step(&as, &st->adaptive, &snap->counters, snap->has_ksmd_cpu ? (int) snap->ksmd_cpu_permille : -1,
+                      event, &st->step);
+        d->npages = (int64_t) st->step.pages_to_scan;
+        d->sleep_ms = st->step.sleep_ms;
+        d->adaptive = true;
+        d->adaptive_rate = st->adaptive.rate;
+        d->adaptive_why = st->step.why;
+}
+
+/**
+ * policy_step() - one adjustment under either policy: policy_decide(), then, with KSM_POLICY=adaptive and
+ * KSM on, the controller sets the rate; KSM off resets it.
+ * @trigger: what caused the adjustment. For the controller, a guest event, a reconnection or a reload
+ *           is an event (new pages to merge), and so is free memory fallen by more than 5% of MemTotal
+ *           since the last adjustment.
+ * @st: carried from the previous step; updated.
+ */
+void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap, Trigger trigger, PolicyState *st,
+                 Decision *ret) {
+        Decision d;
+
+        policy_decide(s, p, snap, st->npages, &d);
+        st->npages = d.npages;
+        if (s->policy == POLICY_ADAPTIVE) {
+                if (d.run) {
+                        bool event = trigger == TRIGGER_GUEST_EVENT || trigger == TRIGGER_RECONNECT ||
+                                     trigger == TRIGGER_RELOAD ||
+                                     (st->have_last && d.free + d.total / 20 < st->last_free);
+
+                        policy_adaptive(s, snap, event, st, &d);
+                } else
+                        st->adaptive = (AdaptiveState) {};
+        }
+        st->have_last = true;
+        st->last_free = d.free;
+        *ret = d;
+}
+
+/**
+ * policy_adaptive_check() - the controller's own check between adjustments, at the time it chose: the
+ * last decision @d (KSM on) stands, only its rate changes. @snap needs only the counters and ksmd's CPU.
+ */
+void policy_adaptive_check(const Settings *s, const Snapshot *snap, PolicyState *st, Decision *d) {
+        policy_adaptive(s, snap, false, st, d);
 }

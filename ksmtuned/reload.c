@@ -26,7 +26,7 @@
 void reload_state_done(ReloadState *s) {
         free(s->config_path);
         free(s->dropin_dir);
-        *s = (ReloadState){};
+        *s = (ReloadState) {};
 }
 
 /**
@@ -120,14 +120,12 @@ int reload_state_write(const char *dir, const ReloadState *s) {
  * reload_state_read() - read and parse @dir/reload; errors as open(2), read(2) and reload_state_parse().
  */
 int reload_state_read(const char *dir, ReloadState *ret) {
-        _cleanup_close_ int dfd = -1;
-        _cleanup_free_ char *text = NULL;
+        _cleanup_free_ char *path = NULL, *text = NULL;
         int r;
 
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        r = read_full_file_at(dfd, RELOAD_STATE_FILE, 64 * 1024, &text, NULL);
+        if (asprintf(&path, "%s/" RELOAD_STATE_FILE, dir) < 0)
+                return -ENOMEM;
+        r = read_full_file_at(AT_FDCWD, path, 64 * 1024, &text, NULL);
         if (r < 0)
                 return r;
         return reload_state_parse(text, ret);
@@ -144,32 +142,50 @@ void config_report_log(void *userdata, ConfigSeverity severity, const char *file
 }
 
 /**
- * config_check() - everything the daemon checks before it takes a configuration: the file and its
- * drop-ins (config_load()) and the guest match expressions it compiles.
+ * config_load_checked() - everything the daemon checks before it takes a configuration: the file and its
+ * drop-ins (config_load()) and the guest match expressions, compiled. The daemon's start and reload and
+ * `ksmtuned --check-config` all go through here, so the check says what the daemon would.
+ * @ret: the settings, as config_load() leaves them; untouched on failure
+ * @ret_matcher: the compiled expressions; empty on failure. The caller frees both.
  *
- * Problems go to @report. Touches nothing: no KSM, no /proc, no state.
+ * Problems go to @report, an invalid expression as an error of @config_path. Touches no KSM, no /proc.
  * Return: 0 when valid; -EINVAL when not; -ENOMEM.
  */
-int config_check(const char *config_path, const char *dropin_dir, ConfigReport report, void *userdata) {
+int config_load_checked(const char *config_path, const char *dropin_dir, ConfigReport report, void *userdata,
+                        Settings *ret, GuestMatcher *ret_matcher) {
         Settings s;
-        GuestMatcher matcher;
-        char err[256];
+        char err[256], message[300];
         int r;
 
-        settings_init(&s);
         r = config_load(config_path, dropin_dir, &s, report, userdata);
-        if (r >= 0) {
-                r = guest_matcher_init(&matcher, s.guest_comm, s.guest_cmdline, err, sizeof(err));
-                if (r >= 0)
-                        guest_matcher_done(&matcher);
-                else {
-                        /* The daemon's words for it (manager_apply_settings()). */
-                        log_error("Invalid guest match expression: %s", err);
-                        r = -EINVAL;
-                }
+        if (r < 0)
+                return r;
+        r = guest_matcher_init(ret_matcher, s.guest_comm, s.guest_cmdline, err, sizeof(err));
+        if (r < 0) {
+                snprintf(message, sizeof(message), "Invalid guest match expression: %s", err);
+                if (report)
+                        report(userdata, CONFIG_ERROR, config_path, 0, message);
+                settings_done(&s);
+                return r == -ENOMEM ? r : -EINVAL;
         }
+        *ret = s;
+        return 0;
+}
+
+/**
+ * config_check() - config_load_checked() that keeps nothing.
+ */
+int config_check(const char *config_path, const char *dropin_dir, ConfigReport report, void *userdata) {
+        GuestMatcher matcher;
+        Settings s;
+        int r;
+
+        r = config_load_checked(config_path, dropin_dir, report, userdata, &s, &matcher);
+        if (r < 0)
+                return r;
+        guest_matcher_done(&matcher);
         settings_done(&s);
-        return r;
+        return 0;
 }
 
 /**

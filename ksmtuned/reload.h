@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "guests.h"
 
 /* The state file in the runtime directory (RuntimeDirectory=ksmtuned: /run/ksmtuned/reload). */
 #define RELOAD_STATE_FILE "reload"
@@ -22,6 +23,8 @@ int reload_state_parse(const char *text, ReloadState *ret);
 int reload_state_write(const char *dir, const ReloadState *s);
 int reload_state_read(const char *dir, ReloadState *ret);
 
+int config_load_checked(const char *config_path, const char *dropin_dir, ConfigReport report, void *userdata,
+                        Settings *ret, GuestMatcher *ret_matcher);
 int config_check(const char *config_path, const char *dropin_dir, ConfigReport report, void *userdata);
 void config_report_log(void *userdata, ConfigSeverity severity, const char *file, unsigned line, const char *message);
 

@@ -8,15 +8,18 @@
 /**
  * pending_add() - note a guest event at @now; the adjustment is due @settle µs after the first one.
  *
+ * The adjustment carries the first event's @trigger and @reason (text for the log).
+ *
  * Later events join the adjustment already due and never postpone it, so a steady stream of events
  * cannot hold adjustments off. Returns true when the caller must arm its timer for p->due (the first
  * event since the last adjustment), false when one is already armed.
  */
-bool pending_add(Pending *p, uint64_t now, uint64_t settle, const char *reason) {
+bool pending_add(Pending *p, uint64_t now, uint64_t settle, Trigger trigger, const char *reason) {
         p->count++;
         if (p->armed)
                 return false;
         p->armed = true;
+        p->trigger = trigger;
         p->due = now > UINT64_MAX - settle ? UINT64_MAX : now + settle;
         snprintf(p->first, sizeof(p->first), "%s", reason);
         return true;

@@ -5,15 +5,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "trigger.h"
+
 /* Guest events waiting for their adjustment; times in µs on any monotonic clock. */
 typedef struct Pending {
         bool armed;
         uint64_t due;
-        unsigned count;    /* events since the last adjustment */
-        char first[96];    /* the first event's reason, shown with "+N more" */
+        unsigned count;  /* events since the last adjustment */
+        Trigger trigger; /* the first event's */
+        char first[96];  /* the first event's reason, shown with "+N more" */
 } Pending;
 
-bool pending_add(Pending *p, uint64_t now, uint64_t settle, const char *reason);
+bool pending_add(Pending *p, uint64_t now, uint64_t settle, Trigger trigger, const char *reason);
 void pending_reason(const Pending *p, char *buf, size_t size);
 void pending_clear(Pending *p);
 

@@ -66,8 +66,8 @@ int ksm_read_u64(int dirfd, const char *knob, uint64_t *ret) {
  * ksm_write_string() - write @value and a newline to the knob.
  *
  * The kernel answers a refused value through write(): EINVAL for a bad number or for pages_to_scan while
- * the advisor owns it, EBUSY for merge_across_nodes or max_page_sharing while pages are merged. O_TRUNC matters only for plain files
- * standing in for sysfs in tests; sysfs ignores it. A missing knob is -ENOENT, never created.
+ * the advisor owns it, EBUSY for merge_across_nodes or max_page_sharing while pages are merged. O_TRUNC matters only
+ * for plain files standing in for sysfs in tests; sysfs ignores it. A missing knob is -ENOENT, never created.
  */
 int ksm_write_string(int dirfd, const char *knob, const char *value) {
         _cleanup_close_ int fd = -1;

@@ -10,7 +10,7 @@
 /* Kernel threads are children of kthreadd, PID 2 in the initial PID namespace, and carry PF_KTHREAD. In
  * another PID namespace PID 2 is an ordinary process, so the flag is what proves a kernel thread. */
 #define KTHREADD_PID 2
-#define PF_KTHREAD UINT64_C(0x00200000)
+#define PF_KTHREAD   UINT64_C(0x00200000)
 
 /**
  * proc_stat_parse() - comm, state, ppid, utime and stime out of /proc/PID/stat text.

@@ -3,4 +3,4 @@
 #pragma once
 
 #define KSM_SYSFS_DIR "/sys/kernel/mm/ksm"
-#define PROC_DIR "/proc"
+#define PROC_DIR      "/proc"

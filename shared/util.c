@@ -7,34 +7,6 @@
 #include "util.h"
 
 /**
- * safe_atoi64() - parse a whole decimal integer, sign allowed.
- *
- * Leading and trailing whitespace (a sysfs value ends in a newline) is accepted; anything else that is
- * not part of the number is -EINVAL, a value outside int64_t is -ERANGE.
- */
-int safe_atoi64(const char *s, int64_t *ret) {
-        char *end;
-        long long v;
-
-        while (isspace((unsigned char) *s))
-                s++;
-        if (*s == '\0')
-                return -EINVAL;
-        if (!isdigit((unsigned char) *s) && !((*s == '-' || *s == '+') && isdigit((unsigned char) s[1])))
-                return -EINVAL;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno == ERANGE)
-                return -ERANGE;
-        while (isspace((unsigned char) *end))
-                end++;
-        if (*end != '\0')
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
-/**
  * safe_atou64() - parse a whole unsigned decimal integer; no sign, surrounding whitespace allowed.
  */
 int safe_atou64(const char *s, uint64_t *ret) {
@@ -54,6 +26,34 @@ int safe_atou64(const char *s, uint64_t *ret) {
         if (*end != '\0')
                 return -EINVAL;
         *ret = v;
+        return 0;
+}
+
+/**
+ * safe_atoi64() - parse a whole decimal integer, sign allowed.
+ *
+ * Leading and trailing whitespace (a sysfs value ends in a newline) is accepted; anything else that is
+ * not part of the number is -EINVAL, a value outside int64_t is -ERANGE.
+ */
+int safe_atoi64(const char *s, int64_t *ret) {
+        uint64_t mag;
+        bool neg;
+        int r;
+
+        while (isspace((unsigned char) *s))
+                s++;
+        neg = *s == '-';
+        if (*s == '-' || *s == '+')
+                s++;
+        if (!isdigit((unsigned char) *s))
+                return -EINVAL;
+        r = safe_atou64(s, &mag);
+        if (r < 0)
+                return r;
+        if (mag > (uint64_t) INT64_MAX + neg)
+                return -ERANGE;
+        /* -(INT64_MAX + 1) without overflowing on the way. */
+        *ret = neg && mag > 0 ? -(int64_t) (mag - 1) - 1 : (int64_t) mag;
         return 0;
 }
 

@@ -11,12 +11,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A parser broke its contract: abort, so that libFuzzer saves the input and the replay test fails. */
-#define FUZZ_CHECK(expr)                                                                          \
-        do {                                                                                      \
-                if (!(expr)) {                                                                    \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                  \
-                }                                                                                 \
+#define FUZZ_CHECK(expr)                                                                                               \
+        do {                                                                                                           \
+                if (!(expr)) {                                                                                         \
+                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr);                       \
+                        abort();                                                                                       \
+                }                                                                                                      \
         } while (0)
 
 /* The input as a C string, cut at its first NUL as a reader's buffer would be. */

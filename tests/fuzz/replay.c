@@ -78,8 +78,10 @@ int main(int argc, char *argv[]) {
         unsigned n = 0, failed = 0;
 
         if (argc < 2) {
-                fprintf(stderr, "Usage: %s DIR|FILE...\nRuns the fuzz target once on every file given or "
-                                "found in a directory; a missing directory is skipped.\n", argv[0]);
+                fprintf(stderr,
+                        "Usage: %s DIR|FILE...\nRuns the fuzz target once on every file given or "
+                        "found in a directory; a missing directory is skipped.\n",
+                        argv[0]);
                 return 2;
         }
         for (int i = 1; i < argc; i++) {

@@ -11,11 +11,18 @@ import subprocess
 import tempfile
 import time
 
-from ksmtest import (KSMTUNED, Daemon, Libvirtd, Results, make_ksm_dir, need_root, wait_for, write)
+import pytest
+
+from ksmtest import KSMTUNED, Daemon, make_ksm_dir, need_root, wait_for, write
 
 # A bound, not a measure: the settle delay is 2 s and the interval an hour, so an adjustment with the
 # guest's reason within a minute can only come from the event. bench/reaction.py measures the delay.
 DEADLINE = 60.0
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_root("real libvirtd and KVM guests")
 
 
 class Tuner:
@@ -126,17 +133,3 @@ def test_bare_kvm_vm():
             q.kill()
             q.wait()
         t.close()
-
-
-if __name__ == "__main__":
-    need_root("real libvirtd and KVM guests")
-    res = Results("guest events on real parts")
-    res.run(test_bare_kvm_vm)
-    res.run(test_no_libvirtd_quiet)
-    with Libvirtd() as lv:
-        # A first guest start probes QEMU (up to a minute on a fresh machine): not the tuner's delay.
-        lv.create("ksmtuned-test-warmup")
-        lv.destroy("ksmtuned-test-warmup")
-        res.run(test_libvirt_guest_start_stop, lv)
-        res.run(test_libvirtd_restart, lv)
-    res.finish()

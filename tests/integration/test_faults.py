@@ -17,8 +17,10 @@ import tempfile
 import threading
 import time
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, Libvirtd, RealKsm, Results, ksm_values, make_ksm_dir,
-                     make_proc, meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+import pytest
+
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, RealKsm, ksm_values, make_ksm_dir, make_proc,
+                     meminfo_text, need_root, read, skip_or_fail, wait_for, write)
 
 GIB = 1024 * 1024  # kB
 TOTAL = 16 * GIB   # sleep 10 ms, threshold 3355443 kB with the defaults
@@ -27,6 +29,16 @@ NOBODY = 65534
 # No interval, no guest events: only what a test does causes an adjustment.
 QUIET = "KSM_MONITOR_INTERVAL=3600\nKSM_KVM_EVENTS=0\nKSM_LIBVIRT_URI=\n"
 KNOBS = ("pages_to_scan", "sleep_millisecs", "run")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_root("fault injection (mount namespaces, setpriv, the real KSM, libvirtd)")
+    for tool in ("unshare", "nsenter", "setpriv"):
+        if not shutil.which(tool):
+            skip_or_fail(f"{tool} is not installed")
+    if not FAKE_GUEST:
+        skip_or_fail("FAKE_GUEST is not set")
 
 
 class Env:
@@ -527,12 +539,19 @@ def test_signal_storm():
             print(f"     20000 signals in {sent:.2f} s: {n} adjustments, {reloads} reloads in all; "
                   f"RSS {rss0} -> {rss1} kB, fds {fds0} -> {fds1}", flush=True)
             assert d.alive()
-            assert 1 <= n < 2000, n  # coalesced: far fewer than 20,000
+            # How many signals one adjustment absorbs depends on scheduling: never more adjustments than asked.
+            assert 1 <= n <= 20000, n
             assert fds1 == fds0, (fds0, fds1)
             assert rss1 - rss0 < 2048, (rss0, rss1)
-            t0 = time.monotonic()
-            usr1(d, after + 1)
-            assert time.monotonic() - t0 < 1.0
+            # Coalescing, whatever the scheduler does: signals that arrive while the daemon cannot run are one
+            # pending SIGUSR1 and one pending SIGHUP when it can, and cause at most two adjustments.
+            d.signal(signal.SIGSTOP)
+            assert wait_for(lambda: read(f"/proc/{d.pid}/stat").rsplit(")", 1)[1].split()[0] == "T", 60)
+            storm(1000)
+            d.signal(signal.SIGCONT)
+            burst = settle() - after
+            assert 1 <= burst <= 2, f"2000 signals while stopped caused {burst} adjustments:\n{d.output()[-3000:]}"
+            usr1(d, after + burst + 1)
             no_errors(d.output())
             assert d.stop() == 0, d.output()[-3000:]
     finally:
@@ -672,27 +691,3 @@ def test_not_root_real_ksm():
         assert ksm_values(REAL_KSM) == before
     finally:
         e.cleanup()
-
-
-if __name__ == "__main__":
-    need_root("fault injection (mount namespaces, setpriv, the real KSM, libvirtd)")
-    for tool in ("unshare", "nsenter", "setpriv"):
-        if not shutil.which(tool):
-            skip_or_fail(f"{tool} is not installed")
-    if not FAKE_GUEST:
-        skip_or_fail("FAKE_GUEST is not set")
-    res = Results("faults")
-    for t in [test_ksm_dir_missing_at_start, test_ksm_dir_removed_while_running,
-              test_ksm_dir_renamed_away_and_recreated, test_ksm_dir_read_only_mount,
-              test_failed_write_not_reported_as_done, test_real_kernel_advisor_refuses_pages_to_scan,
-              test_real_kernel_einval, test_real_kernel_ebusy,
-              test_meminfo_broken_for_one_adjustment, test_libvirt_socket_refused, test_libvirt_socket_hung,
-              test_signal_storm, test_config_broken_at_reload, test_config_unreadable_at_reload,
-              test_guests_exiting_during_scan, test_not_root_real_ksm]:
-        t0 = time.monotonic()
-        res.run(t)
-        print(f"     ({time.monotonic() - t0:.1f} s)", flush=True)
-    with Libvirtd() as lv:
-        res.run(test_libvirtd_killed_while_events_flow, lv)
-        res.run(test_libvirt_turned_off_then_libvirtd_dies, lv)
-    res.finish()

@@ -18,24 +18,27 @@ START_TEST(test_pending_coalesces) {
         char why[128];
 
         /* The first event arms the timer 2 s later... */
-        ck_assert(pending_add(&p, 100 * SEC, 2 * SEC, "libvirt guest g1 started"));
+        ck_assert(pending_add(&p, 100 * SEC, 2 * SEC, TRIGGER_RECONNECT, "libvirt reconnected"));
         ck_assert_uint_eq(p.due, 102 * SEC);
         pending_reason(&p, why, sizeof(why));
-        ck_assert_str_eq(why, "libvirt guest g1 started");
+        ck_assert_str_eq(why, "libvirt reconnected");
+        ck_assert_int_eq(p.trigger, TRIGGER_RECONNECT);
 
         /* ...and the following ones join it without moving it: a stream of events cannot delay it. */
         for (uint64_t t = 100 * SEC; t < 102 * SEC; t += SEC / 10)
-                ck_assert(!pending_add(&p, t, 2 * SEC, "KVM VM of PID 7 created"));
+                ck_assert(!pending_add(&p, t, 2 * SEC, TRIGGER_GUEST_EVENT, "KVM VM of PID 7 created"));
         ck_assert_uint_eq(p.due, 102 * SEC);
         pending_reason(&p, why, sizeof(why));
-        ck_assert_str_eq(why, "libvirt guest g1 started (+20 more)");
+        ck_assert_str_eq(why, "libvirt reconnected (+20 more)");
+        ck_assert_int_eq(p.trigger, TRIGGER_RECONNECT); /* the first event's, as the log line says */
 
         /* After the adjustment, the next event starts a new round. */
         pending_clear(&p);
-        ck_assert(pending_add(&p, 103 * SEC, 2 * SEC, "KVM VM of PID 8 destroyed"));
+        ck_assert(pending_add(&p, 103 * SEC, 2 * SEC, TRIGGER_GUEST_EVENT, "KVM VM of PID 8 destroyed"));
         ck_assert_uint_eq(p.due, 105 * SEC);
         pending_reason(&p, why, sizeof(why));
         ck_assert_str_eq(why, "KVM VM of PID 8 destroyed");
+        ck_assert_int_eq(p.trigger, TRIGGER_GUEST_EVENT);
 }
 END_TEST
 
@@ -44,17 +47,17 @@ START_TEST(test_pending_edges) {
         char longer[300], why[256];
 
         /* No settle delay: due at once. Near the end of the clock: saturates, no wrap-around. */
-        ck_assert(pending_add(&p, 5, 0, "x"));
+        ck_assert(pending_add(&p, 5, 0, TRIGGER_GUEST_EVENT, "x"));
         ck_assert_uint_eq(p.due, 5);
         pending_clear(&p);
-        ck_assert(pending_add(&p, UINT64_MAX - 1, 2 * SEC, "x"));
+        ck_assert(pending_add(&p, UINT64_MAX - 1, 2 * SEC, TRIGGER_GUEST_EVENT, "x"));
         ck_assert_uint_eq(p.due, UINT64_MAX);
 
         /* A long reason is cut to fit, never overflows. */
         pending_clear(&p);
         memset(longer, 'a', sizeof(longer) - 1);
         longer[sizeof(longer) - 1] = '\0';
-        ck_assert(pending_add(&p, 0, SEC, longer));
+        ck_assert(pending_add(&p, 0, SEC, TRIGGER_GUEST_EVENT, longer));
         pending_reason(&p, why, sizeof(why));
         ck_assert_uint_eq(strlen(why), sizeof(p.first) - 1);
 }
@@ -146,20 +149,45 @@ static const struct {
         int64_t pid, count;
 } uevent_cases[] = {
 #define M(s) s, sizeof(s) - 1
-        { "another device", M("add@/devices/virtual/net/tap0\0ACTION=add\0DEVPATH=/devices/virtual/net/tap0\0"
-                              "SUBSYSTEM=net\0INTERFACE=tap0\0SEQNUM=9\0"), 0, 0, 0 },
-        { "kvm, but no EVENT", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0"), 0, 0, 0 },
-        { "unknown EVENT", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=reboot\0"), 0, 0, 0 },
-        { "EVENT as a prefix only", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=created\0"), 0, 0, 0 },
-        { "another DEVPATH", M("change@/devices/virtual/misc/kvmx\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvmx\0EVENT=create\0"), 0, 0, 0 },
-        { "ACTION add", M("add@/devices/virtual/misc/kvm\0ACTION=add\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"), 0, 0, 0 },
+        { "another device",
+          M("add@/devices/virtual/net/tap0\0ACTION=add\0DEVPATH=/devices/virtual/net/tap0\0"
+            "SUBSYSTEM=net\0INTERFACE=tap0\0SEQNUM=9\0"),
+          0, 0, 0 },
+        { "kvm, but no EVENT",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0"), 0, 0, 0 },
+        { "unknown EVENT",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=reboot\0"), 0, 0,
+          0 },
+        { "EVENT as a prefix only",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=created\0"), 0,
+          0, 0 },
+        { "another DEVPATH",
+          M("change@/devices/virtual/misc/kvmx\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvmx\0EVENT=create\0"), 0,
+          0, 0 },
+        { "ACTION add",
+          M("add@/devices/virtual/misc/kvm\0ACTION=add\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"), 0, 0, 0 },
         { "fields in any order, no NUL at the end",
-          M("change@/devices/virtual/misc/kvm\0PID=12\0EVENT=destroy\0COUNT=3\0DEVPATH=/devices/virtual/misc/kvm\0ACTION=change"), 1, 12, 3 },
-        { "no PID or COUNT", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"), 1, -1, -1 },
-        { "PID not a number", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0PID=12a\0COUNT=\0"), 1, -1, -1 },
-        { "PID too long", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0PID=99999999999999999999\0"), 1, -1, -1 },
-        { "the later duplicate wins", M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0PID=1\0PID=2\0"), 1, 2, -1 },
-        { "empty fields between", M("change@/devices/virtual/misc/kvm\0\0\0ACTION=change\0\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"), 1, -1, -1 },
+          M("change@/devices/virtual/misc/kvm\0PID=12\0EVENT=destroy\0COUNT=3\0DEVPATH=/devices/virtual/misc/"
+            "kvm\0ACTION=change"),
+          1, 12, 3 },
+        { "no PID or COUNT",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"), 1,
+          -1, -1 },
+        { "PID not a number",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/"
+            "kvm\0EVENT=create\0PID=12a\0COUNT=\0"),
+          1, -1, -1 },
+        { "PID too long",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/"
+            "kvm\0EVENT=create\0PID=99999999999999999999\0"),
+          1, -1, -1 },
+        { "the later duplicate wins",
+          M("change@/devices/virtual/misc/kvm\0ACTION=change\0DEVPATH=/devices/virtual/misc/"
+            "kvm\0EVENT=create\0PID=1\0PID=2\0"),
+          1, 2, -1 },
+        { "empty fields between",
+          M("change@/devices/virtual/misc/kvm\0\0\0ACTION=change\0\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"),
+          1, -1, -1 },
         { "no header", M("ACTION=change\0DEVPATH=/devices/virtual/misc/kvm\0EVENT=create\0"), -EBADMSG, 0, 0 },
         { "empty action in header", M("@/devices/virtual/misc/kvm\0ACTION=change\0"), -EBADMSG, 0, 0 },
         { "empty devpath in header", M("change@\0ACTION=change\0"), -EBADMSG, 0, 0 },

@@ -54,11 +54,7 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-        char cmd[600];
-
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-        ck_assert_int_eq(system(cmd), 0);
-        strcpy(root, "/tmp/ksmtuned-test-guests-XXXXXX");
+        unit_tmpdir_remove(root);
 }
 
 /* Which names count as guests by default: Fedora/RHEL's expression, plus Proxmox's kvm. */
@@ -71,7 +67,7 @@ static const struct {
         { "qemu-system-aar", true },
         { "qemu:g", true },
         { "qemu:guest-123456", false }, /* 12 characters after "qemu:": beyond {1,11} */
-        { "qemu:guest-12345", true },    /* 11 */
+        { "qemu:guest-12345", true },   /* 11 */
         { "qemu:", false },
         { "kvm", true },
         { "qemu", false },
@@ -185,12 +181,14 @@ START_TEST(test_committed_sources) {
         char err[128];
 
         proc_add(500, "qemu-kvm", 1000, NULL, 0);
-        put_pid(500, "smaps_rollup", "5555-7777 ---p 00000000 00:00 0 [rollup]\nRss: 4000 kB\nPss:   1500 kB\n"
-                                     "Pss_Dirty: 900 kB\n");
+        put_pid(500, "smaps_rollup",
+                "5555-7777 ---p 00000000 00:00 0 [rollup]\nRss: 4000 kB\nPss:   1500 kB\n"
+                "Pss_Dirty: 900 kB\n");
         put_pid(500, "ksm_merging_pages", "200\n");
         proc_add(501, "qemu-kvm", 2000, NULL, 0);
-        put_pid(501, "smaps_rollup", "5555-7777 ---p 00000000 00:00 0 [rollup]\nRss: 8000 kB\nPss_Dirty: 3 kB\n"
-                                     "Pss: 6000 kB\n");
+        put_pid(501, "smaps_rollup",
+                "5555-7777 ---p 00000000 00:00 0 [rollup]\nRss: 8000 kB\nPss_Dirty: 3 kB\n"
+                "Pss: 6000 kB\n");
         /* An older kernel: ksm_stat without the ksm_merging_pages file. */
         put_pid(501, "ksm_stat", "ksm_rmap_items 10\nksm_zero_pages 0\nksm_merging_pages 2500\n");
         proc_add(502, "qemu-kvm", 300, NULL, 0); /* neither file readable: counted by its RSS */

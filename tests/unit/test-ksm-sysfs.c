@@ -8,28 +8,21 @@
 #include "ksm-sysfs.h"
 #include "util.h"
 
-#include "unit.h"
+#include "fake-tree.h"
 
-static char tmpdir[] = "/tmp/test-ksm-sysfs.XXXXXX";
+static FakeTree t;
 static int dfd = -1;
 
 static void setup(void) {
-        unit_tmpdir_make(tmpdir);
-        ck_assert_int_eq(ksm_open_dir(tmpdir, &dfd), 0);
+        fake_tree_new_ksm(&t, "ksm-sysfs", &dfd);
 }
 
 static void teardown(void) {
-        close(dfd);
-        dfd = -1;
-        unit_tmpdir_remove(tmpdir);
+        fake_tree_free_ksm(&t, &dfd);
 }
 
 static void put(const char *name, const char *content) {
-        _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        size_t n = strlen(content);
-
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+        fake_knob(&t, name, content);
 }
 
 /* The file's whole content, for checking what a write left there. */
@@ -44,11 +37,11 @@ START_TEST(test_open_dir) {
         int fd = -1;
         char path[PATH_MAX];
 
-        snprintf(path, sizeof(path), "%s/missing", tmpdir);
+        snprintf(path, sizeof(path), "%s/missing", t.ksm);
         ck_assert_int_eq(ksm_open_dir(path, &fd), -ENOENT);
         ck_assert_int_eq(fd, -1);
         put("file", "1\n");
-        snprintf(path, sizeof(path), "%s/file", tmpdir);
+        snprintf(path, sizeof(path), "%s/file", t.ksm);
         ck_assert_int_eq(ksm_open_dir(path, &fd), -ENOTDIR);
         ck_assert_int_eq(fd, -1);
 }
@@ -229,7 +222,7 @@ START_TEST(test_update) {
 
         /* Unchanged: 0, and the file is not written at all (its old mtime stays). */
         put("sleep_millisecs", "20\n");
-        ck_assert_int_eq(utimensat(dfd, "sleep_millisecs", (const struct timespec[2]){ { 1, 0 }, { 1, 0 } }, 0), 0);
+        ck_assert_int_eq(utimensat(dfd, "sleep_millisecs", (const struct timespec[2]) { { 1, 0 }, { 1, 0 } }, 0), 0);
         ck_assert_int_eq(ksm_update_u64(dfd, "sleep_millisecs", 20), 0);
         ck_assert_int_eq(fstatat(dfd, "sleep_millisecs", &st, 0), 0);
         ck_assert_int_eq(st.st_mtim.tv_sec, 1);

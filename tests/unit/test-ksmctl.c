@@ -12,28 +12,21 @@
 #include "ksmctl-ops.h"
 #include "util.h"
 
-#include "unit.h"
+#include "fake-tree.h"
 
-static char tmpdir[] = "/tmp/test-ksmctl.XXXXXX";
+static FakeTree t;
 static int dfd = -1;
 
 static void setup(void) {
-        unit_tmpdir_make(tmpdir);
-        ck_assert_int_eq(ksm_open_dir(tmpdir, &dfd), 0);
+        fake_tree_new_ksm(&t, "ksmctl", &dfd);
 }
 
 static void teardown(void) {
-        close(dfd);
-        dfd = -1;
-        unit_tmpdir_remove(tmpdir);
+        fake_tree_free_ksm(&t, &dfd);
 }
 
 static void put(const char *name, const char *content) {
-        _cleanup_close_ int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        size_t n = strlen(content);
-
-        ck_assert_int_ge(fd, 0);
-        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+        fake_knob(&t, name, content);
 }
 
 static uint64_t get(const char *name) {
@@ -261,7 +254,7 @@ START_TEST(test_unmerge_refused) {
         ck_assert_uint_eq(get("run"), 1);
 
         /* Exactly enough is enough. */
-        rep = (KsmctlReport){};
+        rep = (KsmctlReport) {};
         mi.mem_available = 4000;
         ck_assert_int_eq(ksmctl_unmerge(dfd, &mi, 4096, &rep), 0);
         ck_assert(!rep.refused);
@@ -451,8 +444,8 @@ START_TEST(test_scan_rate) {
 END_TEST
 
 /* Run a printer into memory and return what it printed. */
-static char *print_status_cpu(int (*printer)(const KsmStatus *, const KsmdCpu *, uint64_t, FILE *),
-                              const KsmStatus *s, const KsmdCpu *cpu) {
+static char *print_status_cpu(int (*printer)(const KsmStatus *, const KsmdCpu *, uint64_t, FILE *), const KsmStatus *s,
+                              const KsmdCpu *cpu) {
         char *buf = NULL;
         size_t n = 0;
         FILE *f = open_memstream(&buf, &n);
@@ -509,9 +502,12 @@ START_TEST(test_status_text_advisor) {
                 const char *advisor; /* the advisor line, after the label */
                 bool owned;          /* pages_to_scan says the advisor sets it */
         } cases[] = {
-                { "[none] scan-time", {},
-                  "none (scan-time would use: target scan time 200 s, max CPU 70%, pages_to_scan 500..30000)", false },
-                { "none [scan-time]", {},
+                { "[none] scan-time",
+                  {},
+                  "none (scan-time would use: target scan time 200 s, max CPU 70%, pages_to_scan 500..30000)",
+                  false },
+                { "none [scan-time]",
+                  {},
                   "scan-time (target scan time 200 s, max CPU 70%, pages_to_scan 500..30000): the kernel sets "
                   "pages_to_scan",
                   true },
@@ -522,10 +518,12 @@ START_TEST(test_status_text_advisor) {
                 { "[none] scan-time",
                   { "advisor_max_cpu", "advisor_min_pages_to_scan", "advisor_max_pages_to_scan",
                     "advisor_target_scan_time" },
-                  "none", false },
+                  "none",
+                  false },
                 { "none scan-time [future]",
                   { "advisor_target_scan_time", "advisor_min_pages_to_scan" },
-                  "future (max CPU 70%, pages_to_scan at most 30000)", false },
+                  "future (max CPU 70%, pages_to_scan at most 30000)",
+                  false },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -839,38 +837,17 @@ END_TEST
  */
 static void put_proc(const char *rel, const char *content) {
         char path[PATH_MAX];
-        _cleanup_close_ int fd = -1;
-        size_t n = strlen(content);
 
-        snprintf(path, sizeof(path), "%s/proc", tmpdir);
-        (void) mkdir(path, 0755);
-        snprintf(path, sizeof(path), "%s/proc/%s", tmpdir, rel);
-        *strrchr(path, '/') = '\0';
-        (void) mkdir(path, 0755);
-        snprintf(path, sizeof(path), "%s/proc/%s", tmpdir, rel);
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ck_assert_msg(fd >= 0, "%s: %m", path);
-        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+        snprintf(path, sizeof(path), "proc/%s", rel);
+        fake_put(&t, path, "%s", content);
 }
 
-/* A /proc/PID/stat line as Linux 6.18 writes it; flags 2129984 = a kernel thread (PF_KTHREAD). */
 static void put_stat(int pid, const char *comm, int ppid, uint64_t utime, uint64_t stime) {
-        char rel[32], line[512];
-
-        snprintf(rel, sizeof(rel), "%d/stat", pid);
-        snprintf(line, sizeof(line),
-                 "%d (%s) S %d 0 0 0 -1 %s 0 0 0 0 %" PRIu64 " %" PRIu64
-                 " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 "
-                 "0 0 0 0\n",
-                 pid, comm, ppid, ppid == 2 ? "2129984" : "4194560", utime, stime);
-        put_proc(rel, line);
+        fake_stat(&t, pid, comm, ppid, utime, stime);
 }
 
 static const char *proc_dir(void) {
-        static char path[PATH_MAX];
-
-        snprintf(path, sizeof(path), "%s/proc", tmpdir);
-        return path;
+        return t.proc;
 }
 
 /* init, kthreadd, ksmd as PID 37 (utime 100, stime 50), a user process named ksmd, a strange name. */
@@ -884,16 +861,16 @@ static void make_proc_tree(void) {
 }
 
 typedef struct FakeClock {
-        uint64_t now;       /* microseconds */
-        uint64_t extra_us;  /* how much longer than asked each sleep lasts */
-        bool frozen;        /* the clock does not move */
-        unsigned sleeps;    /* sleeps so far */
-        uint64_t slept_ms;  /* the last sleep asked for */
-        int pid;            /* the stat the sleep rewrites, 0 none */
+        uint64_t now;      /* microseconds */
+        uint64_t extra_us; /* how much longer than asked each sleep lasts */
+        bool frozen;       /* the clock does not move */
+        unsigned sleeps;   /* sleeps so far */
+        uint64_t slept_ms; /* the last sleep asked for */
+        int pid;           /* the stat the sleep rewrites, 0 none */
         const char *comm;
         int ppid;
         uint64_t utime, stime;
-        bool remove;        /* the sleep removes PID's directory instead */
+        bool remove; /* the sleep removes PID's directory instead */
 } FakeClock;
 
 static uint64_t fake_now(void *userdata) {
@@ -918,7 +895,8 @@ static void fake_sleep(uint64_t msec, void *userdata) {
                 put_stat(c->pid, c->comm, c->ppid, c->utime, c->stime);
 }
 
-#define FAKE_CLOCK(fc) { .now_usec = fake_now, .sleep_ms = fake_sleep, .userdata = (fc) }
+#define FAKE_CLOCK(fc)                                                                                                 \
+        { .now_usec = fake_now, .sleep_ms = fake_sleep, .userdata = (fc) }
 
 START_TEST(test_ksmd_cpu_window) {
         /* 30 ticks in 0.5 s at 100 ticks a second: 0.3 s of CPU in 0.5 s, 60% of one CPU. */
@@ -977,7 +955,7 @@ START_TEST(test_ksmd_cpu_window_measured) {
         ck_assert_double_eq_tol(pct, 50.0, 1e-9);
 
         /* Idle: 0%, still a figure. */
-        fc = (FakeClock){ .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 100, .stime = 50 };
+        fc = (FakeClock) { .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 100, .stime = 50 };
         make_proc_tree();
         ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 10, &clock, &c), 0);
         ck_assert(ksmctl_ksmd_cpu_percent(&c, &pct));
@@ -1018,7 +996,7 @@ START_TEST(test_ksmd_cpu_not_sampled) {
         ck_assert(!ksmctl_ksmd_cpu_percent(&c, &pct));
 
         /* A clock that did not move measures nothing. */
-        fc = (FakeClock){ .frozen = true, .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 200, .stime = 50 };
+        fc = (FakeClock) { .frozen = true, .pid = 37, .comm = "ksmd", .ppid = 2, .utime = 200, .stime = 50 };
         make_proc_tree();
         ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), 0);
         ck_assert(c.found && !c.sampled);
@@ -1040,7 +1018,7 @@ START_TEST(test_ksmd_cpu_errors) {
         ck_assert_int_eq(c.pid, 4242); /* untouched */
         ck_assert_uint_eq(fc.sleeps, 0);
 
-        snprintf(missing, sizeof(missing), "%s/nonexistent", tmpdir);
+        snprintf(missing, sizeof(missing), "%s/nonexistent", t.root);
         ck_assert_int_eq(ksmctl_ksmd_cpu_read(missing, 100, 0, NULL, &c), -ENOENT);
 
         put_stat(37, "ksmd", 2, 100, 50);
@@ -1062,7 +1040,7 @@ START_TEST(test_ksmd_cpu_gone) {
         ck_assert_int_eq(c.pid, 4242);
 
         /* ... or gone. */
-        fc = (FakeClock){ .pid = 37, .remove = true };
+        fc = (FakeClock) { .pid = 37, .remove = true };
         make_proc_tree();
         ck_assert_int_eq(ksmctl_ksmd_cpu_read(proc_dir(), 100, 500, &clock, &c), -ESRCH);
         ck_assert_int_eq(c.pid, 4242);
@@ -1074,15 +1052,27 @@ START_TEST(test_ksmd_cpu_text) {
                 KsmdCpu cpu;
                 const char *line;
         } cases[] = {
-                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 123456, .sample_ms = 500, .sampled = true,
-                    .window_usec = 500000, .window_ticks = 6 },
+                { { .found = true,
+                    .pid = 37,
+                    .ticks_per_sec = 100,
+                    .ticks = 123456,
+                    .sample_ms = 500,
+                    .sampled = true,
+                    .window_usec = 500000,
+                    .window_ticks = 6 },
                   "12.0% of one CPU over 500 ms, 1234.56 s in total (PID 37)" },
                 { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 5, .sample_ms = 0 },
                   "0.05 s in total (PID 37)" },
                 { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 5, .sample_ms = 500 },
                   "not sampled (the window could not be measured), 0.05 s in total (PID 37)" },
-                { { .found = true, .pid = 99, .ticks_per_sec = 1000, .ticks = 1234, .sample_ms = 10000,
-                    .sampled = true, .window_usec = 10000000, .window_ticks = 10000 },
+                { { .found = true,
+                    .pid = 99,
+                    .ticks_per_sec = 1000,
+                    .ticks = 1234,
+                    .sample_ms = 10000,
+                    .sampled = true,
+                    .window_usec = 10000000,
+                    .window_ticks = 10000 },
                   "100.0% of one CPU over 10000 ms, 1.234 s in total (PID 99)" },
                 { { .sample_ms = 500 },
                   "unknown: ksmd not found (no KSM in this kernel, or kernel threads are hidden, as in a container)" },
@@ -1106,21 +1096,54 @@ START_TEST(test_ksmd_cpu_json) {
                 KsmdCpu cpu;
                 const char *sample_ms, *pid, *seconds, *percent; /* NULL: the key is absent */
         } cases[] = {
-                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 123456, .sample_ms = 500, .sampled = true,
-                    .window_usec = 500000, .window_ticks = 6 },
-                  "500", "37", "1234.56", "12.00" },
+                { { .found = true,
+                    .pid = 37,
+                    .ticks_per_sec = 100,
+                    .ticks = 123456,
+                    .sample_ms = 500,
+                    .sampled = true,
+                    .window_usec = 500000,
+                    .window_ticks = 6 },
+                  "500",
+                  "37",
+                  "1234.56",
+                  "12.00" },
                 { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 7, .sample_ms = 0 },
-                  "0", "37", "0.07", NULL },
-                { { .found = true, .pid = 37, .ticks_per_sec = 100, .ticks = 0, .sample_ms = 250, .sampled = true,
-                    .window_usec = 250000, .window_ticks = 0 },
-                  "250", "37", "0.00", "0.00" },
-                { { .found = true, .pid = 5, .ticks_per_sec = 1000, .ticks = 1234, .sample_ms = 3, .sampled = true,
-                    .window_usec = 3000, .window_ticks = 1 },
-                  "3", "5", "1.234", "33.33" },
+                  "0",
+                  "37",
+                  "0.07",
+                  NULL },
+                { { .found = true,
+                    .pid = 37,
+                    .ticks_per_sec = 100,
+                    .ticks = 0,
+                    .sample_ms = 250,
+                    .sampled = true,
+                    .window_usec = 250000,
+                    .window_ticks = 0 },
+                  "250",
+                  "37",
+                  "0.00",
+                  "0.00" },
+                { { .found = true,
+                    .pid = 5,
+                    .ticks_per_sec = 1000,
+                    .ticks = 1234,
+                    .sample_ms = 3,
+                    .sampled = true,
+                    .window_usec = 3000,
+                    .window_ticks = 1 },
+                  "3",
+                  "5",
+                  "1.234",
+                  "33.33" },
                 { { .found = true, .pid = 5, .ticks_per_sec = 1, .ticks = 5 }, "0", "5", "5.0", NULL },
                 { { .found = true, .pid = 5, .ticks_per_sec = 3, .ticks = 4 }, "0", "5", "1.3", NULL },
                 { { .found = true, .pid = 5, .ticks_per_sec = 100, .ticks = UINT64_MAX },
-                  "0", "5", "184467440737095516.15", NULL },
+                  "0",
+                  "5",
+                  "184467440737095516.15",
+                  NULL },
                 { { .sample_ms = 500 }, "500", NULL, NULL, NULL },
                 { { .sample_ms = 0 }, "0", NULL, NULL, NULL },
         };

@@ -11,16 +11,16 @@
 #include "ksmd.h"
 #include "util.h"
 
-#include "unit.h"
+#include "fake-tree.h"
 
-static char tmpdir[] = "/tmp/test-ksmd.XXXXXX";
+static FakeTree t;
 
 static void setup(void) {
-        unit_tmpdir_make(tmpdir);
+        fake_tree_new(&t, "ksmd");
 }
 
 static void teardown(void) {
-        unit_tmpdir_remove(tmpdir);
+        fake_tree_free(&t);
 }
 
 static char *fixture_text(const char *name) {
@@ -63,10 +63,9 @@ END_TEST
 
 START_TEST(test_parse_bad_fixtures) {
         static const char *const bad[] = {
-                "truncated.stat",      /* cut after utime */
-                "no-close-paren.stat", /* "(ksmd S 2 ..." */
-                "malformed-utime.stat",
-                "overflow-utime.stat", /* 2^64 */
+                "truncated.stat",                              /* cut after utime */
+                "no-close-paren.stat",                         /* "(ksmd S 2 ..." */
+                "malformed-utime.stat", "overflow-utime.stat", /* 2^64 */
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -80,7 +79,7 @@ START_TEST(test_parse_bad_fixtures) {
 END_TEST
 
 /* Fields 16 to 52 of a kernel thread's stat line. */
-#define TAIL \
+#define TAIL                                                                                                           \
         " 0 0 25 5 1 0 9 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 1 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
 
 static void check_bad(const char *text) {
@@ -167,19 +166,7 @@ END_TEST
 
 /* Fake /proc trees. */
 static void put(const char *rel, const char *content) {
-        char path[PATH_MAX];
-        _cleanup_close_ int fd = -1;
-        size_t n = strlen(content);
-
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
-        for (char *p = strchr(path + strlen(tmpdir) + 1, '/'); p; p = strchr(p + 1, '/')) {
-                *p = '\0';
-                (void) mkdir(path, 0755);
-                *p = '/';
-        }
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        ck_assert_msg(fd >= 0, "%s: %m", path);
-        ck_assert_int_eq(write(fd, content, n), (ssize_t) n);
+        fake_put(&t, rel, "%s", content);
 }
 
 static void put_stat(const char *dir, const char *pid, const char *comm, int ppid, uint64_t utime, uint64_t stime) {
@@ -194,7 +181,7 @@ static void put_stat(const char *dir, const char *pid, const char *comm, int ppi
 static const char *path_of(const char *rel) {
         static char path[PATH_MAX];
 
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, rel);
+        snprintf(path, sizeof(path), "%s/%s", t.root, rel);
         return path;
 }
 

@@ -21,19 +21,33 @@
 typedef struct Seen {
         unsigned n;
         char reasons[16][160];
+        Trigger triggers[16];
         unsigned state_changes;
+        unsigned notes[LIBVIRT_NOTE_IGNORED + 1]; /* by kind */
+        char last_note[160];
 } Seen;
 
-static void on_event(void *userdata, const char *reason) {
+static void on_event(void *userdata, Trigger trigger, const char *reason) {
         Seen *s = userdata;
 
-        if (!reason) {
+        if (trigger == TRIGGER_NONE) {
+                ck_assert_ptr_null(reason);
                 s->state_changes++;
                 return;
         }
-        if (s->n < 16)
+        if (s->n < 16) {
                 snprintf(s->reasons[s->n], sizeof(s->reasons[0]), "%s", reason);
+                s->triggers[s->n] = trigger;
+        }
         s->n++;
+}
+
+static void on_note(void *userdata, const LibvirtNote *n) {
+        Seen *s = userdata;
+
+        ck_assert_ptr_nonnull(n->uri);
+        s->notes[n->kind]++;
+        snprintf(s->last_note, sizeof(s->last_note), "%s", n->what ? n->what : "");
 }
 
 /* Run the loop until @done says so or @ms pass; true if done. */
@@ -61,9 +75,8 @@ static bool seen_n(void *arg) {
 
 Seen seen;
 
-static const char domain_xml[] =
-        "<domain type='test'><name>ksmtuned-unit</name><memory>8192</memory><vcpu>1</vcpu>"
-        "<os><type>hvm</type></os></domain>";
+static const char domain_xml[] = "<domain type='test'><name>ksmtuned-unit</name><memory>8192</memory><vcpu>1</vcpu>"
+                                 "<os><type>hvm</type></os></domain>";
 
 START_TEST(test_lifecycle_events) {
         sd_event *e = NULL;
@@ -73,11 +86,12 @@ START_TEST(test_lifecycle_events) {
 
         memset(&seen, 0, sizeof(seen));
         ck_assert_int_ge(sd_event_new(&e), 0);
-        ck_assert_int_eq(libvirt_watch_new(e, "test:///default", NULL, on_event, &seen, &watch), 0);
+        ck_assert_int_eq(libvirt_watch_new(e, "test:///default", NULL, on_event, on_note, &seen, &watch), 0);
         ck_assert(run_until(e, is_connected, NULL, 5000));
         ck_assert(libvirt_loaded());
         ck_assert_uint_ge(seen.state_changes, 1);
         ck_assert_uint_eq(seen.n, 0); /* the first connection is no reason to adjust */
+        ck_assert_uint_eq(seen.notes[LIBVIRT_NOTE_CONNECTED], 1);
 
         /* A second connection in the same process changes the test driver's domains. */
         c = virConnectOpen("test:///default");
@@ -87,6 +101,7 @@ START_TEST(test_lifecycle_events) {
         want = 1;
         ck_assert(run_until(e, seen_n, &want, 5000));
         ck_assert_str_eq(seen.reasons[0], "libvirt guest ksmtuned-unit started");
+        ck_assert_int_eq(seen.triggers[0], TRIGGER_GUEST_EVENT);
 
         /* Suspending and resuming change no memory: no event reaches the manager. */
         ck_assert_int_eq(virDomainSuspend(d), 0);
@@ -95,6 +110,9 @@ START_TEST(test_lifecycle_events) {
         want = 2;
         ck_assert(run_until(e, seen_n, &want, 5000));
         ck_assert_str_eq(seen.reasons[1], "libvirt guest ksmtuned-unit stopped");
+        ck_assert_int_eq(seen.triggers[1], TRIGGER_GUEST_EVENT);
+        /* Suspended and resumed: told, for the log, not as guest events. */
+        ck_assert_uint_eq(seen.notes[LIBVIRT_NOTE_IGNORED], 2);
         for (int i = 0; i < 20; i++)
                 sd_event_run(e, 5 * MSEC);
         ck_assert_uint_eq(seen.n, 2);
@@ -172,7 +190,7 @@ START_TEST(test_probe_waits_without_blocking) {
         ck_assert_int_ge(sd_event_new(&e), 0);
 
         /* No socket: waiting, and nothing loaded for it. */
-        ck_assert_int_eq(libvirt_watch_new(e, "qemu:///system", sock_path, on_event, &seen, &watch), 0);
+        ck_assert_int_eq(libvirt_watch_new(e, "qemu:///system", sock_path, on_event, on_note, &seen, &watch), 0);
         for (int i = 0; i < 5; i++)
                 sd_event_run(e, 10 * MSEC);
         ck_assert(state_is(&waiting));
@@ -215,7 +233,7 @@ START_TEST(test_probe_rejects_garbage) {
         snprintf(sock_path, sizeof(sock_path), "%s/libvirt-sock-ro", dir);
         lfd = listen_at(sock_path);
         ck_assert_int_ge(sd_event_new(&e), 0);
-        ck_assert_int_eq(libvirt_watch_new(e, "qemu:///system", sock_path, on_event, &seen, &watch), 0);
+        ck_assert_int_eq(libvirt_watch_new(e, "qemu:///system", sock_path, on_event, on_note, &seen, &watch), 0);
         cfd = -1;
         for (int i = 0; i < 50 && cfd < 0; i++) {
                 sd_event_run(e, 20 * MSEC);
@@ -227,6 +245,8 @@ START_TEST(test_probe_rejects_garbage) {
         memset(junk, 0x5a, sizeof(junk));
         ck_assert_int_eq(write(cfd, junk, sizeof(junk)), (ssize_t) sizeof(junk));
         ck_assert(run_until(e, state_is, &backing_off, 2000));
+        ck_assert_uint_eq(seen.notes[LIBVIRT_NOTE_UNAVAILABLE], 1);
+        ck_assert_str_eq(seen.last_note, "unexpected answer on the socket");
         close(cfd);
         close(lfd);
         watch = libvirt_watch_free(watch);

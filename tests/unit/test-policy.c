@@ -174,7 +174,8 @@ START_TEST(test_no_wraparound) {
 }
 END_TEST
 
-/* The opt-in behaviour for today's kernels, on the same 16 GiB host (thres 3355443 kB). */
+/* The opt-in behaviour for today's kernels, on the same 16 GiB host (thres 3355443 kB); one case a row. */
+/* clang-format off */
 static const struct {
         const char *what;
         int64_t free_source, cpu_budget, stop_mode;
@@ -220,6 +221,7 @@ static const struct {
         { "unmerge mode while running: nothing to unmerge", FREE_CLASSIC, 0, STOP_UNMERGE, 1000, 0, 8000000, 0,
           1000000, true, false, 0, 300, true, true, false, false, false, 600, 1000 },
 };
+/* clang-format on */
 
 START_TEST(test_modern) {
         Settings s = defaults();
@@ -255,6 +257,60 @@ START_TEST(test_modern) {
 }
 END_TEST
 
+/* policy_step(): the trigger and falling free memory are the adaptive controller's "event". */
+START_TEST(test_step_trigger) {
+        Settings s = defaults();
+        PolicyParams p;
+        PolicyState st = { .npages = 64 };
+        Snapshot short_of_memory = { .mem_total = 16 * GiB_KB, .mem_free = 1 * GiB_KB, .committed = 8 * GiB_KB };
+        Snapshot plenty = { .mem_total = 16 * GiB_KB, .mem_free = 15 * GiB_KB };
+        Decision d;
+
+        s.policy = POLICY_ADAPTIVE;
+        policy_params(&s, 16 * GiB_KB, &p);
+
+        policy_step(&s, &p, &short_of_memory, TRIGGER_START_UP, &st, &d);
+        ck_assert(d.run && d.adaptive);
+        ck_assert_int_eq(d.adaptive_why, WHY_START);
+        ck_assert_int_eq(st.npages, 64 + 300); /* the original's npages carries on underneath */
+        ck_assert_int_eq(d.npages, (int64_t) st.step.pages_to_scan);
+
+        policy_step(&s, &p, &short_of_memory, TRIGGER_INTERVAL, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_HOLD);
+        policy_step(&s, &p, &short_of_memory, TRIGGER_SIGNAL, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_HOLD);
+        for (Trigger t = TRIGGER_RELOAD; t <= TRIGGER_RECONNECT; t++) {
+                policy_step(&s, &p, &short_of_memory, t, &st, &d);
+                ck_assert_msg(d.adaptive_why == WHY_EVENT, "trigger %d", t);
+        }
+
+        /* Free memory fallen by more than 5% of MemTotal since the last adjustment: an event too. */
+        short_of_memory.mem_free -= GiB_KB;
+        policy_step(&s, &p, &short_of_memory, TRIGGER_INTERVAL, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_EVENT);
+
+        /* KSM off resets the controller: the next start is a start. */
+        policy_step(&s, &p, &plenty, TRIGGER_INTERVAL, &st, &d);
+        ck_assert(!d.run && !d.adaptive);
+        ck_assert(!st.adaptive.started);
+        policy_step(&s, &p, &short_of_memory, TRIGGER_INTERVAL, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_START);
+
+        /* The adaptive check between adjustments changes only the rate. */
+        policy_adaptive_check(&s, &short_of_memory, &st, &d);
+        ck_assert(d.run);
+        ck_assert_int_eq(d.adaptive_why, WHY_HOLD);
+
+        /* The classic policy leaves the controller alone, whatever the trigger. */
+        s.policy = POLICY_CLASSIC;
+        st = (PolicyState) { .npages = 64 };
+        policy_step(&s, &p, &short_of_memory, TRIGGER_GUEST_EVENT, &st, &d);
+        ck_assert(d.run && !d.adaptive);
+        ck_assert_int_eq(d.npages, 364);
+        settings_done(&s);
+}
+END_TEST
+
 static Suite *policy_suite(void) {
         Suite *s = suite_create("policy");
         TCase *tc = tcase_create("core");
@@ -265,6 +321,7 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, test_clamp);
         tcase_add_test(tc, test_no_wraparound);
         tcase_add_loop_test(tc, test_modern, 0, sizeof(modern_cases) / sizeof(modern_cases[0]));
+        tcase_add_test(tc, test_step_trigger);
         suite_add_tcase(s, tc);
         return s;
 }

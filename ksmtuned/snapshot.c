@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* One read of everything an adjustment decides on; nothing here logs or writes. */
+#include <time.h>
+
+#include "ksm-sysfs.h"
+#include "ksmd.h"
+#include "meminfo.h"
+#include "snapshot.h"
+#include "util.h"
+
+/* Whether the kernel's advisor is in scan-time mode, where it sets pages_to_scan and refuses ours. */
+static bool advisor_owns_pages_to_scan(int ksm_fd) {
+        _cleanup_free_ char *text = NULL, *mode = NULL;
+
+        if (ksm_read_string(ksm_fd, "advisor_mode", &text) < 0 || ksm_parse_choice(text, &mode) < 0)
+                return false;
+        return streq(mode, "scan-time");
+}
+
+/**
+ * snapshot_read_ksm() - KSM's side of @snap: its counters (absent files, on older kernels, read as 0),
+ * general_profit, the knobs an adjustment writes and whether the advisor owns pages_to_scan. @snap's
+ * mem_* and guest fields are left as they are; merged is set from the counters.
+ */
+void snapshot_read_ksm(int ksm_fd, Snapshot *snap) {
+        _cleanup_free_ char *profit = NULL;
+        KsmCounters *c = &snap->counters;
+        bool basic;
+
+        *c = (KsmCounters) {};
+        basic = ksm_read_u64(ksm_fd, "full_scans", &c->full_scans) >= 0;
+        basic = ksm_read_u64(ksm_fd, "pages_shared", &c->pages_shared) >= 0 && basic;
+        basic = ksm_read_u64(ksm_fd, "pages_sharing", &c->pages_sharing) >= 0 && basic;
+        (void) ksm_read_u64(ksm_fd, "pages_unshared", &c->pages_unshared);
+        (void) ksm_read_u64(ksm_fd, "pages_volatile", &c->pages_volatile);
+        (void) ksm_read_u64(ksm_fd, "ksm_zero_pages", &c->zero_pages);
+        snap->has_counters = basic;
+        snap->merged = (c->pages_sharing + c->zero_pages) * ((uint64_t) sysconf(_SC_PAGESIZE) / 1024);
+        snap->has_general_profit = ksm_read_string(ksm_fd, "general_profit", &profit) >= 0 &&
+                                   safe_atoi64(profit, &snap->general_profit) >= 0;
+        for (int k = 0; k < _KNOB_ADJUSTED; k++)
+                snap->knob_known[k] = ksm_read_u64(ksm_fd, knob_names[k], &snap->knob[k]) >= 0;
+        snap->advisor_owns = advisor_owns_pages_to_scan(ksm_fd);
+}
+
+/**
+ * snapshot_sample_ksmd() - ksmd's CPU use since the previous sample, in ‰ of one CPU (at most 1000000).
+ * @proc_dir: the /proc to look in.
+ * @ks: the previous sample; updated. A ksmd not found stays not found (pid -1) until reset to 0.
+ *
+ * Return: true with @ret_permille set; false at the first sample or without ksmd.
+ */
+bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_permille) {
+        uint64_t ticks, now = now_usec(CLOCK_MONOTONIC);
+        bool have = false;
+
+        if (ks->pid == 0 && ksmd_find(proc_dir, &ks->pid) < 0)
+                ks->pid = -1;
+        if (ks->pid <= 0)
+                return false;
+        if (ksmd_cpu_ticks(proc_dir, ks->pid, &ticks) < 0) {
+                ks->pid = 0; /* look again next time */
+                ks->have_sample = false;
+                return false;
+        }
+        if (ks->have_sample && now > ks->usec && ticks >= ks->ticks) {
+                double secs = (double) (ticks - ks->ticks) / (double) sysconf(_SC_CLK_TCK);
+                double permille = secs * 1e9 / (double) (now - ks->usec);
+
+                *ret_permille = permille > 1000000 ? 1000000 : (unsigned) (permille + 0.5);
+                have = true;
+        }
+        ks->ticks = ticks;
+        ks->usec = now;
+        ks->have_sample = true;
+        return have;
+}
+
+/**
+ * snapshot_read() - everything an adjustment needs, in one struct: PROC/meminfo, the guests' committed
+ * memory, KSM's counters and knobs (snapshot_read_ksm()), and ksmd's CPU since the previous sample.
+ *
+ * Return: 0; a negative errno from meminfo (-ENODATA, -EBADMSG: its MemTotal; see meminfo_strerror()) or the
+ * guest scan, with @ret_failed saying which. Never logs: fields of meminfo counted as 0 are flagged in
+ * Snapshot.meminfo_missing and Snapshot.meminfo_malformed for the caller to say so.
+ */
+int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, SnapshotPart *ret_failed) {
+        Snapshot snap = {};
+        GuestTotals g;
+        MemInfo mi;
+        int r;
+
+        r = meminfo_read(src->proc_dir, &mi);
+        if (r < 0) {
+                *ret_failed = SNAPSHOT_MEMINFO;
+                return r;
+        }
+        r = guests_scan(src->proc_dir, src->matcher, src->committed_source, &g);
+        if (r < 0) {
+                *ret_failed = SNAPSHOT_GUESTS;
+                return r;
+        }
+        snap = (Snapshot) {
+                .mem_total = mi.mem_total,
+                .mem_free = mi.mem_free,
+                .buffers = mi.buffers,
+                .cached = mi.cached,
+                .committed = g.rss_kb,
+                .guests = g.count,
+                .guest_fallbacks = g.fallbacks,
+                .mem_available = mi.mem_available,
+                .has_mem_available = mi.has_mem_available,
+                .meminfo_missing = mi.missing,
+                .meminfo_malformed = mi.malformed,
+        };
+        snapshot_read_ksm(src->ksm_fd, &snap);
+        snap.has_ksmd_cpu = snapshot_sample_ksmd(src->proc_dir, ks, &snap.ksmd_cpu_permille);
+        *ret = snap;
+        return 0;
+}

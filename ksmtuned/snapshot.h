@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Reading all that an adjustment needs, once, before it decides: memory, guests, KSM, ksmd's CPU. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "guests.h"
+#include "policy.h"
+
+/* ksmd's CPU time at the previous sample. */
+typedef struct KsmdSampler {
+        pid_t pid; /* 0: not looked for yet; -1: not found (until the next reset to 0) */
+        bool have_sample;
+        uint64_t ticks; /* clock ticks since boot */
+        uint64_t usec;  /* CLOCK_MONOTONIC at the sample */
+} KsmdSampler;
+
+/* Where to read from, and what counts as a guest. */
+typedef struct SnapshotSource {
+        const char *proc_dir; /* /proc */
+        int ksm_fd;           /* /sys/kernel/mm/ksm, opened */
+        const GuestMatcher *matcher;
+        int committed_source; /* COMMITTED_* */
+} SnapshotSource;
+
+/* Which read failed. */
+typedef enum SnapshotPart {
+        SNAPSHOT_MEMINFO, /* PROC/meminfo */
+        SNAPSHOT_GUESTS,  /* the scan of PROC for guests */
+        _SNAPSHOT_PART_MAX,
+} SnapshotPart;
+
+int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, SnapshotPart *ret_failed);
+void snapshot_read_ksm(int ksm_fd, Snapshot *snap);
+bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_permille);
