@@ -17,17 +17,27 @@ static void apply_log_level(Manager *m) {
         log_set_max_level(m->opts.debug || m->settings.debug ? LOG_DEBUG : LOG_INFO);
 }
 
-/* Open LOGFILE for decision lines when DEBUG and LOGFILE are both set; reopened on every reload. */
+/*
+ * Open LOGFILE for decision lines when DEBUG and LOGFILE are both set; reopened on every reload. One that
+ * names a directory (the original's LOGFILE=/var/log/ksmtuned, now the unit's LogsDirectory=) gets its
+ * LOG_FILE_IN_DIR, said once.
+ */
 static void apply_logfile(Manager *m) {
+        bool in_dir;
         int r;
 
         if (!m->settings.debug || !m->settings.logfile) {
                 log_close_file();
                 return;
         }
-        r = log_set_file(m->settings.logfile);
+        r = log_set_file(m->settings.logfile, &in_dir);
         if (r < 0)
-                log_warning_errno(r, "Failed to open LOGFILE %s: %m, ignoring", m->settings.logfile);
+                log_warning_errno(r, "Failed to open LOGFILE %s%s: %m, ignoring", m->settings.logfile,
+                                  in_dir ? "/" LOG_FILE_IN_DIR : "");
+        else if (in_dir && !m->logfile_in_dir_said)
+                log_info("LOGFILE %s is a directory: appending the debug lines to %s/" LOG_FILE_IN_DIR,
+                         m->settings.logfile, m->settings.logfile);
+        m->logfile_in_dir_said = r >= 0 && in_dir;
 }
 
 /*
