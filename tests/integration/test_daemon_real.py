@@ -7,8 +7,31 @@ import signal
 import subprocess
 import tempfile
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, RealKsm, Results, ksm_values, need_real_ksm,
+import pytest
+
+import ksmtest
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, ksm_values, need_real_ksm,
                      wait_for, write)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_real_ksm()
+
+# A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
+DEADLINE = 60
+
+
+class Daemon(ksmtest.Daemon):
+    """ksmtest.Daemon, reading the output without moving the log's file offset.
+
+    The daemon writes its output through a descriptor it shares with us (one open file, one offset): a
+    seek(0) and read() here would make a line it writes in between land at offset 0, over the first ones.
+    pread() leaves the offset alone. (A fix for ksmtest.Daemon.output itself.)"""
+
+    def output(self):
+        fd = self.log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
 
 def conf(text):
@@ -54,7 +77,7 @@ def test_once_starts_and_stops_real_ksm():
     try:
         with RealKsm():
             write(f"{REAL_KSM}/run", "0\n")
-            r = subprocess.run([KSMTUNED, "--once", "--config", c], capture_output=True, text=True, timeout=20)
+            r = subprocess.run([KSMTUNED, "--once", "--config", c], capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
             total = meminfo()["MemTotal"]
             sleep = max(10, 10 * 16 * 1024 * 1024 // total)
@@ -62,7 +85,7 @@ def test_once_starts_and_stops_real_ksm():
             assert "Started KSM" in r.stderr, r.stderr
             # Defaults on an idle host: plenty of free memory, few guests: stop.
             write(c, "KSM_THRES_COEF=1\n")
-            r = subprocess.run([KSMTUNED, "--once", "--config", c], capture_output=True, text=True, timeout=20)
+            r = subprocess.run([KSMTUNED, "--once", "--config", c], capture_output=True, text=True, timeout=60)
             assert r.returncode == 0, r.stderr
             assert ksm_values(REAL_KSM)["run"] == "0"
     finally:
@@ -73,17 +96,25 @@ def test_guest_process_counted():
     c = conf("KSM_THRES_COEF=1\n")
     g = start_guest(128)
     try:
-        want, count = guest_rss_kb()
-        assert count >= 1 and want >= 128 * 1024, (want, count)
-        with RealKsm():
-            r = subprocess.run([KSMTUNED, "--once", "--dry-run", "--debug", "--config", c],
-                               capture_output=True, text=True, timeout=20)
+        # Guests' RSS moves while we look (ours by a few pages, a real qemu on the host by more): bracket the
+        # daemon's reading with ours before and after, and take a pass where no guest came or went.
+        for attempt in range(5):
+            before, count = guest_rss_kb()
+            assert count >= 1 and before >= 128 * 1024, (before, count)
+            with RealKsm():
+                r = subprocess.run([KSMTUNED, "--once", "--dry-run", "--debug", "--config", c],
+                                   capture_output=True, text=True, timeout=60)
+            after, count_after = guest_rss_kb()
+            if count_after == count:
+                break
         assert r.returncode == 0, r.stderr
+        assert count_after == count, f"guests keep coming and going on this host: {count} then {count_after}"
         m = re.search(r"committed (\d+) \((\d+) guests\)", r.stderr)
         assert m, r.stderr
         got, n = int(m.group(1)), int(m.group(2))
         assert n == count, (n, count)
-        assert abs(got - want) <= 1024, (got, want)  # the stand-in's RSS may move by a few pages
+        # A page table or a few pages of slack around the bracket.
+        assert min(before, after) - 1024 <= got <= max(before, after) + 1024, (got, before, after)
     finally:
         g.terminate()
         g.wait()
@@ -91,29 +122,23 @@ def test_guest_process_counted():
 
 
 def test_daemon_signals_on_real_ksm():
-    c = conf("KSM_THRES_COEF=100\nKSM_MONITOR_INTERVAL=3600\n")
+    # No guest events (libvirt, KVM uevents): only the signals sent here cause adjustments.
+    c = conf("KSM_THRES_COEF=100\nKSM_MONITOR_INTERVAL=3600\nKSM_LIBVIRT_URI=\nKSM_KVM_EVENTS=0\n")
     try:
         with RealKsm():
             with Daemon([KSMTUNED, "--debug", "--config", c]) as d:
-                assert wait_for(lambda: "adjustment #1" in d.output()), d.output()
+                assert wait_for(lambda: "adjustment #1" in d.output(), DEADLINE), d.output()
                 assert ksm_values(REAL_KSM)["pages_to_scan"] == "300"
                 d.signal(signal.SIGUSR1)
-                assert wait_for(lambda: "adjustment #2 (SIGUSR1)" in d.output()), d.output()
+                assert wait_for(lambda: "adjustment #2 (SIGUSR1)" in d.output(), DEADLINE), d.output()
                 assert ksm_values(REAL_KSM)["pages_to_scan"] == "600"
-                write(c, "KSM_THRES_COEF=100\nKSM_MONITOR_INTERVAL=3600\nKSM_NPAGES_MAX=700\n")
+                write(c, "KSM_THRES_COEF=100\nKSM_MONITOR_INTERVAL=3600\nKSM_LIBVIRT_URI=\nKSM_KVM_EVENTS=0\n"
+                         "KSM_NPAGES_MAX=700\n")
                 d.signal(signal.SIGHUP)
-                assert wait_for(lambda: "adjustment #3 (reload)" in d.output()), d.output()
+                assert wait_for(lambda: "adjustment #3 (reload)" in d.output(), DEADLINE), d.output()
                 assert ksm_values(REAL_KSM) == {"run": "1", "pages_to_scan": "700",
                                                 "sleep_millisecs": ksm_values(REAL_KSM)["sleep_millisecs"]}
                 assert d.stop() == 0
                 assert ksm_values(REAL_KSM)["run"] == "1"  # SIGTERM leaves KSM as it is
     finally:
         os.unlink(c)
-
-
-if __name__ == "__main__":
-    need_real_ksm()
-    res = Results("ksmtuned on the real kernel")
-    for t in [test_once_starts_and_stops_real_ksm, test_guest_process_counted, test_daemon_signals_on_real_ksm]:
-        res.run(t)
-    res.finish()

@@ -210,7 +210,7 @@ def test_failed_write_not_reported_as_done():
             usr1(d, 2)
             out = d.output()
             claims = re.findall(r"^(?:Tuned|Started) KSM: pages_to_scan .*", out, re.M)
-            assert not claims, f"pages_to_scan was never written, yet the log says:\n" + "\n".join(claims)
+            assert not claims, "pages_to_scan was never written, yet the log says:\n" + "\n".join(claims)
     finally:
         e.cleanup()
 

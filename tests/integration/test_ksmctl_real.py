@@ -9,9 +9,18 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ksmtest import (FAKE_GUEST, KSMCTL, REAL_KSM, Daemon, RealKsm, Results, need_real_ksm, read,  # noqa: E402
+from ksmtest import (FAKE_GUEST, KSMCTL, REAL_KSM, Daemon, RealKsm, need_real_ksm, read,  # noqa: E402
                      skip_or_fail, wait_for, write)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    need_real_ksm()
+    if not KSMCTL or not os.access(KSMCTL, os.X_OK):
+        pytest.fail(f"KSMCTL={KSMCTL!r} is not an executable", pytrace=False)
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -26,8 +35,16 @@ def ksmctl(*args):
     return subprocess.run([KSMCTL, *args], capture_output=True, text=True, env=env, timeout=30)
 
 
+# A failure bound only: a passing test never waits for it, a slow machine (ASan, load) must not hit it.
+DEADLINE = 60
+
+
 def knob(name):
     return read(os.path.join(REAL_KSM, name)).strip()
+
+
+def general_profit():
+    return int(knob("general_profit")) if os.path.exists(os.path.join(REAL_KSM, "general_profit")) else None
 
 
 def test_start_stop():
@@ -114,26 +131,30 @@ def test_status_sees_merging():
             write(os.path.join(REAL_KSM, "pages_to_scan"), "1000\n")
             write(os.path.join(REAL_KSM, "sleep_millisecs"), "10\n")
             assert ksmctl("start").returncode == 0
-            assert wait_for(lambda: int(knob("pages_sharing")) >= before + size // PAGE_SIZE // 2, timeout=30), \
+            assert wait_for(lambda: int(knob("pages_sharing")) >= before + size // PAGE_SIZE // 2, DEADLINE), \
                 knob("pages_sharing")
-            assert ksmctl("stop").returncode == 0  # the counters stand still from here
-            p = ksmctl("status", "--json")
-            assert p.returncode == 0, p
+            assert ksmctl("stop").returncode == 0  # ksmd stands still from here
+            # ... but another process's merged pages may still go away (it exits, unmaps): compare with what
+            # sysfs says just before and just after, and take a reading where the two agree.
+            for _ in range(10):
+                sharing, profit = int(knob("pages_sharing")), general_profit()
+                p = ksmctl("status", "--json")
+                text = ksmctl("status")
+                if (int(knob("pages_sharing")), general_profit()) == (sharing, profit):
+                    break
+            assert p.returncode == 0 and text.returncode == 0, (p, text)
             doc = json.loads(p.stdout)
-            sharing = int(knob("pages_sharing"))
             assert doc["pages_sharing"] == sharing, (doc, sharing)
             assert doc["saved_bytes"] >= sharing * PAGE_SIZE >= size // 2, doc
             assert doc["scan_pages_per_sec"] == 100000, doc
             if "general_profit" in doc:
-                assert doc["general_profit"] == int(knob("general_profit")) and doc["general_profit"] > 0, doc
-            p = ksmctl("status")
-            assert p.returncode == 0, p
-            assert f"pages_sharing:       {sharing}\n" in p.stdout, p.stdout
+                assert doc["general_profit"] == profit and doc["general_profit"] > 0, (doc, profit)
+            assert f"pages_sharing:       {sharing}\n" in text.stdout, text.stdout
         finally:
             region.close()
             # With the pages gone, a few scans drop the stale counters, so nothing looks merged afterwards.
             write(os.path.join(REAL_KSM, "run"), "1\n")
-            wait_for(lambda: int(knob("pages_sharing")) <= before, timeout=10)
+            wait_for(lambda: int(knob("pages_sharing")) <= before, timeout=DEADLINE)
 
 
 def real_ksmd():
@@ -189,7 +210,7 @@ def test_ksmd_cpu_busy():
         before_sharing = int(knob("pages_sharing"))
         guest = Daemon([FAKE_GUEST, "256", "--mergeable", "--fill", "same"])
         try:
-            assert wait_for(lambda: "ready" in guest.output(), 60), guest.output()
+            assert wait_for(lambda: "ready" in guest.output(), DEADLINE), guest.output()
             if "advisor_mode" in saved.saved:
                 write(os.path.join(REAL_KSM, "advisor_mode"), "none\n")  # else pages_to_scan is refused
             write(os.path.join(REAL_KSM, "pages_to_scan"), "5000\n")
@@ -212,7 +233,7 @@ def test_ksmd_cpu_busy():
             guest.stop()
             # With the pages gone, a few scans drop the stale counters, so nothing looks merged afterwards.
             write(os.path.join(REAL_KSM, "run"), "1\n")
-            wait_for(lambda: int(knob("pages_sharing")) <= before_sharing, timeout=10)
+            wait_for(lambda: int(knob("pages_sharing")) <= before_sharing, timeout=DEADLINE)
 
 
 def test_status_advisor_scan_time():
@@ -248,24 +269,3 @@ def test_status_advisor_scan_time():
                 write(os.path.join(REAL_KSM, "pages_to_scan"), saved.saved["pages_to_scan"] + "\n")
         p = ksmctl("status", "--sample=0")
         assert "refuses writes" not in p.stdout or saved.saved["advisor_mode"] == "scan-time", p.stdout
-
-
-def main():
-    need_real_ksm()
-    if not KSMCTL or not os.access(KSMCTL, os.X_OK):
-        print(f"KSMCTL={KSMCTL!r} is not an executable", flush=True)
-        sys.exit(1)
-    r = Results("ksmctl on the real kernel")
-    r.run(test_start_stop)
-    r.run(test_status_json)
-    r.run(test_status_unprivileged)
-    r.run(test_unmerge_when_nothing_merged)
-    r.run(test_status_sees_merging)
-    r.run(test_ksmd_cpu_total)
-    r.run(test_ksmd_cpu_busy)
-    r.run(test_status_advisor_scan_time)
-    r.finish()
-
-
-if __name__ == "__main__":
-    main()

@@ -16,9 +16,10 @@ from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Libvirtd, RealKsm, Results,
 BUILD_ROOT = os.environ.get("BUILD_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(KSMTUNED or ".")))
 # Where the staged install appears in the container: not under /home or /root, which ProtectHome= hides.
 MOUNT = "/opt/ksmtuned-test-stage"
-CMD_TIMEOUT = 20  # any one command in the container
-BOOT_TIMEOUT = 30
-JOURNAL_TIMEOUT = 10
+# Failure bounds only: a passing test never waits for them, a slow machine (ASan, load) must not hit them.
+CMD_TIMEOUT = 30  # any one command in the container
+BOOT_TIMEOUT = 60
+JOURNAL_TIMEOUT = 60
 GUEST_RE = re.compile(r"^(qemu(-(kvm|system-.+)|:.{1,11})|kvm)$")  # KSM_GUEST_COMM's default
 LOGFILE = "/var/log/ksmtuned/ksmtuned.log"
 GUEST_MIB = 64
@@ -211,7 +212,7 @@ class Container:
         return None
 
     def state(self):
-        r = self.run("systemctl", "is-system-running", timeout=5)
+        r = self.run("systemctl", "is-system-running", timeout=CMD_TIMEOUT)
         return r.stdout.strip() or r.stderr.strip()
 
     def booted(self):
@@ -410,12 +411,14 @@ def need_active(ct):
 def test_reload_applies_changed_key(ct):
     need_active(ct)
     ct.write(ct.conf, RELOAD_CONF)
+    before = len(adjustments(ct.journal("ksmtuned"), "reload"))
     r = ct.systemctl("reload", "ksmtuned")
     assert r.returncode == 0, f"systemctl reload failed: {r.stderr}{ct.diag()}"
-    j = ct.wait_journal("ksmtuned", r"^adjustment #2 \(reload\)")
-    assert re.search(r"^adjustment #2 \(reload\): .* -> start pages_to_scan 800 ", j, re.M), \
-        f"the reload's adjustment did not use KSM_NPAGES_BOOST=500 (300+500){ct.diag()}"
-    assert wait_for(lambda: ct.is_active("ksmtuned") == "active", timeout=5), f"not active after reload{ct.diag()}"
+    lines = adjustments(ct.wait_journal("ksmtuned", r"^adjustment #\d+ \(reload\)", before + 1), "reload")
+    assert len(lines) > before and " -> start pages_to_scan 800 " in lines[-1], \
+        f"the reload's adjustment did not use KSM_NPAGES_BOOST=500 (300+500): {lines[-1:]}{ct.diag()}"
+    assert wait_for(lambda: ct.is_active("ksmtuned") == "active", JOURNAL_TIMEOUT), \
+        f"not active after reload{ct.diag()}"
     assert ct.show("ksmtuned", "MainPID")["MainPID"] == ct.main_pid, f"the daemon was restarted{ct.diag()}"
     assert host_knob("pages_to_scan") == "800", f"pages_to_scan {host_knob('pages_to_scan')}, want 800{ct.diag()}"
 
@@ -426,26 +429,30 @@ def test_guest_of_another_user_is_counted(ct):
                f"{MOUNT}/fake-guest", str(GUEST_MIB))
     assert r.returncode == 0, f"systemd-run failed: {r.stderr}{ct.diag('fakeguest')}"
     assert "ready" in ct.wait_journal("fakeguest", r"^ready$"), f"the stand-in is not ready{ct.diag('fakeguest')}"
+    # The guest's RSS may move while we look: bracket the daemon's reading with ours before and after.
     want_kb, want_n, uids = own_guest_count(ct.init)
     assert want_n >= 1 and 65534 in uids, f"no guest of nobody's in the container: {want_n} guests, uids {uids}"
     before = len(adjustments(ct.journal("ksmtuned"), "SIGUSR1"))
     r = ct.systemctl("kill", "-s", "USR1", "ksmtuned")
     assert r.returncode == 0, f"systemctl kill -s USR1 failed: {r.stderr}{ct.diag()}"
     lines = adjustments(ct.wait_journal("ksmtuned", r"^adjustment #\d+ \(SIGUSR1\)", before + 1), "SIGUSR1")
+    after_kb, after_n, _ = own_guest_count(ct.init)
     assert len(lines) > before, f"no adjustment after SIGUSR1{ct.diag()}"
     m = re.search(r"committed (\d+) \((\d+) guests\)", lines[-1])
     assert m, f"no committed figure in {lines[-1]!r}"
     got_kb, got_n = int(m.group(1)), int(m.group(2))
-    assert got_n == want_n, f"the daemon counts {got_n} guests, we count {want_n}: {lines[-1]!r}{ct.diag()}"
+    assert got_n == want_n == after_n, \
+        f"the daemon counts {got_n} guests, we count {want_n} then {after_n}: {lines[-1]!r}{ct.diag()}"
     assert got_kb >= GUEST_MIB * 1024, f"committed {got_kb} kB < the guest's {GUEST_MIB} MiB: {lines[-1]!r}"
-    assert abs(got_kb - want_kb) <= 1024, f"committed {got_kb} kB, we count {want_kb} kB: {lines[-1]!r}"
+    assert min(want_kb, after_kb) - 1024 <= got_kb <= max(want_kb, after_kb) + 1024, \
+        f"committed {got_kb} kB, we count {want_kb} kB before and {after_kb} kB after: {lines[-1]!r}"
 
 
 def test_logfile_in_logs_directory(ct):
     r = ct.run("cat", LOGFILE)
     assert r.returncode == 0, f"cannot read {LOGFILE} in the container: {r.stderr}{ct.diag()}"
     text = r.stdout
-    for what in (r"adjustment #1 \(start-up\)", r"adjustment #2 \(reload\)", r"adjustment #\d+ \(SIGUSR1\)"):
+    for what in (r"adjustment #1 \(start-up\)", r"adjustment #\d+ \(reload\)", r"adjustment #\d+ \(SIGUSR1\)"):
         assert re.search(what, text), f"{LOGFILE} lacks {what!r}:\n{text}{ct.diag()}"
     assert "Failed to open LOGFILE" not in ct.journal("ksmtuned"), f"LOGFILE refused{ct.diag()}"
 
@@ -460,7 +467,8 @@ def test_broken_reload_keeps_running_configuration(ct):
     error = f"{ct.conf}:3: KSM_NPAGES_MAX=12abc: not an integer"
     assert error in j, f"no {error!r} in the journal{ct.diag()}"
     assert "keeping the running configuration" in j, f"no 'keeping the running configuration'{ct.diag()}"
-    assert wait_for(lambda: ct.is_active("ksmtuned") == "active", timeout=5), f"not active after reload{ct.diag()}"
+    assert wait_for(lambda: ct.is_active("ksmtuned") == "active", JOURNAL_TIMEOUT), \
+        f"not active after reload{ct.diag()}"
     props = ct.show("ksmtuned", "MainPID", "NRestarts", "StatusText")
     assert props["MainPID"] == ct.main_pid and props["NRestarts"] == "0", f"restarted: {props}{ct.diag()}"
     assert "reload failed" in props["StatusText"], f"StatusText: {props['StatusText']!r}{ct.diag()}"
@@ -482,7 +490,10 @@ def test_stop_is_clean_and_quick(ct):
     want = {"ActiveState": "inactive", "Result": "success", "ExecMainCode": "1", "ExecMainStatus": "0"}
     assert props == want, f"after stop: {props}, want {want}{ct.diag()}"
     print(f"     systemctl stop ksmtuned took {took * 1000:.0f} ms", flush=True)
-    assert took < 1.0, f"systemctl stop took {took:.2f} s{ct.diag()}"
+    # Result=success and an exit status (not a signal) above: the daemon exited by itself, not killed after
+    # TimeoutStopSec= (90 s). This bound catches a stop that waits for something (seconds of it) while a busy
+    # machine stays far below it; how fast a stop is belongs in bench/, not here.
+    assert took < 15, f"systemctl stop took {took:.2f} s{ct.diag()}"
     j = ct.wait_journal("ksmtuned", r"ksmtuned.service: Deactivated successfully")
     assert "Received SIGTERM, exiting" in j and "Deactivated successfully" in j, f"no clean exit{ct.diag()}"
     assert host_knob("run") == "1", f"stopping ksmtuned changed run to {host_knob('run')}{ct.diag()}"

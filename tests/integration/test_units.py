@@ -7,7 +7,15 @@ import shutil
 import subprocess
 import tempfile
 
-from ksmtest import KSMCTL, KSMTUNED, SOURCE_ROOT, Results, skip_or_fail
+import pytest
+
+from ksmtest import KSMCTL, KSMTUNED, SOURCE_ROOT, skip_or_fail
+
+
+@pytest.fixture(autouse=True, scope="module")
+def needs():
+    if not shutil.which("systemd-analyze"):
+        skip_or_fail("systemd-analyze is not installed")
 
 UNITS = ("ksm.service", "ksmtuned.service")
 MAX_EXPOSURE = 2.0
@@ -76,12 +84,3 @@ def test_installed_units_match():
         sbindir = re.search(r"^ExecStart=(\S+)/ksm", built, re.M).group(1)
         m = re.search(r"^Type=(\S+)", built, re.M)
         assert built == render(unit, sbindir, m.group(1) if m and unit == "ksmtuned.service" else "notify"), unit
-
-
-if __name__ == "__main__":
-    if not shutil.which("systemd-analyze"):
-        skip_or_fail("systemd-analyze is not installed")
-    res = Results("units")
-    for t in (test_verify, test_exposure, test_installed_units_match):
-        res.run(t)
-    res.finish()
