@@ -548,7 +548,7 @@ int ksmctl_status_print(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_si
 }
 
 /* A JSON string: the kernel's choice words are plain, but nothing here trusts a file's content. */
-static void json_string(FILE *f, const char *s) {
+void ksmctl_json_string(FILE *f, const char *s) {
         fputc('"', f);
         for (; *s; s++) {
                 unsigned char c = (unsigned char) *s;
@@ -607,7 +607,7 @@ int ksmctl_status_print_json(const KsmStatus *s, const KsmdCpu *cpu, uint64_t pa
                         fprintf(f, "%" PRIi64, *(const int64_t *) p);
                         break;
                 case KIND_CHOICE:
-                        json_string(f, *(char *const *) p);
+                        ksmctl_json_string(f, *(char *const *) p);
                         break;
                 }
         }

@@ -122,3 +122,4 @@ bool ksmctl_ksmd_cpu_percent(const KsmdCpu *c, double *ret);
 
 int ksmctl_status_print(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_size, FILE *f);
 int ksmctl_status_print_json(const KsmStatus *s, const KsmdCpu *cpu, uint64_t page_size, FILE *f);
+void ksmctl_json_string(FILE *f, const char *s);

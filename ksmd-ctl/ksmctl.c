@@ -6,7 +6,10 @@
 #include <stdarg.h>
 #include <time.h>
 
+#include "config.h"
+#include "guest-info.h"
 #include "ksm-sysfs.h"
+#include "ksmctl-guests.h"
 #include "ksmctl-ops.h"
 #include "meminfo.h"
 #include "paths.h"
@@ -24,19 +27,28 @@ typedef enum Verb {
         VERB_STOP,
         VERB_STATUS,
         VERB_UNMERGE,
+        VERB_GUESTS,
 } Verb;
 
+/* clang-format off */
 static const char *const verbs[] = {
         [VERB_START] = "start",
         [VERB_STOP] = "stop",
         [VERB_STATUS] = "status",
         [VERB_UNMERGE] = "unmerge",
+        [VERB_GUESTS] = "guests",
 };
+/* clang-format on */
+
+/* ksmtuned's configuration, which says which processes are guests; drop-ins in FILE.d, *.conf. */
+#define DEFAULT_CONFIG SYSCONFDIR "/ksmtuned.conf"
 
 typedef struct Args {
         Verb verb;
         const char *ksm_dir;
         const char *proc_dir;
+        const char *config_path;
+        bool config_set;
         uint64_t sample_ms;
         bool sample_set;
         bool force;
@@ -44,7 +56,7 @@ typedef struct Args {
         bool verbose;
 } Args;
 
-#define USAGE_LINE "Usage: %s [OPTIONS] {start|stop|status|unmerge}\n"
+#define USAGE_LINE "Usage: %s [OPTIONS] {start|stop|status|unmerge|guests}\n"
 
 static _printf_(1, 2) void log_error(const char *fmt, ...) {
         va_list ap;
@@ -94,12 +106,17 @@ static void help(void) {
                "  status           Show whether ksmd runs, how fast it scans and what it saves\n"
                "  unmerge          Unmerge every merged page and stop ksmd (write 2 to run); refused\n"
                "                   when less memory is available than the unmerged copies need\n"
+               "  guests           Show each guest process, found as ksmtuned finds them: its memory,\n"
+               "                   what KSM merged of it and saves it, and whether it can merge at all\n"
                "\n"
                "Options:\n"
                "  -d, --ksm-dir=DIR  Use DIR instead of " KSM_SYSFS_DIR "\n"
-               "      --proc=DIR     Use DIR instead of " PROC_DIR ": meminfo (unmerge), ksmd (status)\n"
+               "      --proc=DIR     Use DIR instead of " PROC_DIR ": meminfo (unmerge), ksmd (status),\n"
+               "                     the guest processes (guests)\n"
+               "  -c, --config=FILE  ksmtuned's configuration, for which processes are guests; drop-ins\n"
+               "                     in FILE.d/*.conf (guests; default " DEFAULT_CONFIG ")\n"
                "  -f, --force        Unmerge even when memory looks short (unmerge)\n"
-               "      --json         Print the status as one JSON object (status)\n"
+               "      --json         Print one JSON object (status, guests)\n"
                "      --sample=MS    Measure ksmd's CPU use over MS milliseconds, 0 to 10000;\n"
                "                     0 shows its total CPU time only (status; default 500)\n"
                "  -v, --verbose      Say what is done, on standard error\n"
@@ -132,6 +149,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 { "version", no_argument, NULL, 'V' },
                 { "ksm-dir", required_argument, NULL, 'd' },
                 { "proc", required_argument, NULL, ARG_PROC },
+                { "config", required_argument, NULL, 'c' },
                 { "force", no_argument, NULL, 'f' },
                 { "json", no_argument, NULL, ARG_JSON },
                 { "sample", required_argument, NULL, ARG_SAMPLE },
@@ -144,7 +162,7 @@ static int parse_args(int argc, char *argv[], Args *a) {
         int c;
 
         opterr = 0; /* our own messages, after the usage line */
-        while ((c = getopt_long(argc, argv, ":hVd:fv", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, ":hVd:c:fv", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -157,6 +175,10 @@ static int parse_args(int argc, char *argv[], Args *a) {
                         break;
                 case ARG_PROC:
                         a->proc_dir = optarg;
+                        break;
+                case 'c':
+                        a->config_path = optarg;
+                        a->config_set = true;
                         break;
                 case 'f':
                         a->force = true;
@@ -197,8 +219,12 @@ static int parse_args(int argc, char *argv[], Args *a) {
                 return usage_error("unknown command '%s'", verb);
         a->verb = (Verb) i;
 
-        if (a->json && a->verb != VERB_STATUS)
-                return usage_error("--json applies only to status");
+        if (a->json && a->verb != VERB_STATUS && a->verb != VERB_GUESTS)
+                return usage_error("--json applies only to status and guests");
+        if (a->config_set && a->verb != VERB_GUESTS)
+                return usage_error("--config applies only to guests");
+        if (a->config_path[0] == '\0')
+                return usage_error("--config needs a file");
         if (a->sample_set && a->verb != VERB_STATUS)
                 return usage_error("--sample applies only to status");
         if (a->force && a->verb != VERB_UNMERGE)
@@ -395,10 +421,72 @@ static int do_status(const Args *a, int dirfd, uint64_t page_size) {
         return EXIT_OK;
 }
 
+static void config_report(void *userdata, ConfigSeverity severity, const char *file, unsigned line,
+                          const char *message) {
+        const char *what = severity == CONFIG_ERROR ? "" : "warning: ";
+
+        if (line > 0)
+                log_error("%s%s:%u: %s", what, file, line, message);
+        else
+                log_error("%s%s: %s", what, file, message);
+}
+
+static int do_guests(const Args *a, int dirfd, uint64_t page_size) {
+        _cleanup_(settings_done) Settings settings = {};
+        _cleanup_(guest_list_done) GuestList list = {};
+        _cleanup_(ksmctl_status_done) KsmStatus s = {};
+        _cleanup_free_ char *dropin = NULL;
+        GuestMatcher matcher;
+        KsmctlReport rep = {};
+        bool have_status;
+        char err[256];
+        int r;
+
+        if (asprintf(&dropin, "%s.d", a->config_path) < 0) {
+                log_error("Out of memory");
+                return EXIT_FAILED;
+        }
+        settings_init(&settings);
+        r = config_load(a->config_path, dropin, &settings, config_report, NULL);
+        if (r < 0) {
+                log_error("Failed to load the configuration %s: %s", a->config_path,
+                          r == -EINVAL ? "invalid, see above" : strerror(-r));
+                return EXIT_FAILED;
+        }
+        r = guest_matcher_init(&matcher, settings.guest_comm, settings.guest_cmdline, err, sizeof(err));
+        if (r < 0) {
+                log_error("Invalid guest match expression in %s or %s: %s", a->config_path, dropin, err);
+                return EXIT_FAILED;
+        }
+        log_debug(a, "Guests: process name matching '%s', command line matching '%s' (from %s)",
+                  settings.guest_comm ?: "", settings.guest_cmdline ?: "", a->config_path);
+        r = guest_list(a->proc_dir, &matcher, GUEST_LIST_SMAPS, &list);
+        guest_matcher_done(&matcher);
+        if (r < 0) {
+                log_error("Failed to list the processes in %s: %s", a->proc_dir, strerror(-r));
+                return EXIT_FAILED;
+        }
+        guest_list_sort(&list, page_size);
+
+        have_status = dirfd >= 0 && ksmctl_status_read(dirfd, &s, &rep) >= 0;
+        if (dirfd >= 0 && !have_status)
+                log_error("Failed to read %s/%s, ignoring: no line for KSM as a whole", a->ksm_dir, rep.knob ?: "?");
+        if (a->json)
+                r = ksmctl_guests_print_json(&list, have_status ? &s : NULL, page_size, stdout);
+        else
+                r = ksmctl_guests_print(&list, have_status ? &s : NULL, page_size, stdout);
+        if (r < 0) {
+                log_error("Failed to write the guests: %s", strerror(-r));
+                return EXIT_FAILED;
+        }
+        return EXIT_OK;
+}
+
 int main(int argc, char *argv[]) {
         Args a = {
                 .ksm_dir = KSM_SYSFS_DIR,
                 .proc_dir = PROC_DIR,
+                .config_path = DEFAULT_CONFIG,
                 .sample_ms = 500,
         };
         _cleanup_close_ int dirfd = -1;
@@ -418,7 +506,10 @@ int main(int argc, char *argv[]) {
         }
 
         r = ksm_open_dir(a.ksm_dir, &dirfd);
-        if (r < 0) {
+        if (r < 0 && a.verb == VERB_GUESTS)
+                /* The guests are there without KSM too; only the line for KSM as a whole is missing. */
+                log_error("Failed to open %s: %s, ignoring: no line for KSM as a whole", a.ksm_dir, strerror(-r));
+        else if (r < 0) {
                 log_error("Failed to open %s: %s", a.ksm_dir, strerror(-r));
                 return EXIT_FAILED;
         }
@@ -432,6 +523,8 @@ int main(int argc, char *argv[]) {
                 return do_status(&a, dirfd, (uint64_t) page_size);
         case VERB_UNMERGE:
                 return do_unmerge(&a, dirfd, (uint64_t) page_size);
+        case VERB_GUESTS:
+                return do_guests(&a, dirfd, (uint64_t) page_size);
         }
         return EXIT_FAILED;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The one path by which ksmtuned writes KSM's knobs: those a decision sets at every adjustment, and those
- * the configuration sets at start and reload (the advisor, smart_scan, and the rest). Every change is
- * logged at info; a failed write is logged when it first happens and when it ends.
+ * the configuration sets at start and reload (the advisor, smart_scan, and the rest). KSM started or
+ * stopped, and the configuration's knobs, are logged at info; each step of pages_to_scan or
+ * sleep_millisecs at debug. A failed write is logged when it first happens and when it ends; a knob that
+ * holds a value ksmtuned did not write, once per such value.
  */
 #include <inttypes.h>
 #include <stddef.h>
@@ -36,80 +38,113 @@ bool apply_check_dir(Applier *a) {
         log_info("%s was replaced by another directory: writing the new one", a->ksm_dir);
         closep(&a->ksm_fd);
         a->ksm_fd = fd;
+        for (int k = 0; k < _KNOB_ADJUSTED; k++)
+                a->have_written[k] = false;
         return true;
+}
+
+/*
+ * An adjusted knob holds @cur, not what ksmtuned wrote last, and is about to be overwritten with @value:
+ * someone else changed it (an admin's echo, libvirt's node-memory-tune). Warned once per outside value.
+ */
+static void check_outside(Applier *a, const Settings *s, Knob knob, bool known, uint64_t cur, uint64_t value) {
+        if (knob >= _KNOB_ADJUSTED || !known || !a->have_written[knob] || cur == a->written[knob] || cur == value)
+                return;
+        if (a->outside_reported[knob] && a->outside[knob] == cur)
+                return;
+        a->outside_reported[knob] = true;
+        a->outside[knob] = cur;
+        log_warning("%s/%s holds %" PRIu64 ", which ksmtuned did not write (it wrote %" PRIu64 "): writing %" PRIu64
+                    " as its configuration says; to make a change last, set %s in ksmtuned.conf",
+                    a->ksm_dir, knob_names[knob], cur, a->written[knob], value,
+                    report_knob_keys(knob, s->policy == POLICY_ADAPTIVE));
+}
+
+/* Remember that @knob holds @value by ksmtuned's doing (or by its consent), or that this is unknown. */
+static void remember(Applier *a, Knob knob, bool have, uint64_t value) {
+        if (knob >= _KNOB_ADJUSTED)
+                return;
+        a->have_written[knob] = have;
+        a->written[knob] = value;
 }
 
 /*
  * Write one knob unless it is known to hold @value already. Returns 1 when written, 0 when left alone, a
  * negative errno when the write failed: logged when it first happens (or its errno changes), its end too.
  */
-static int write_knob(Applier *a, Knob knob, bool known, uint64_t cur, uint64_t value) {
+static int write_knob(Applier *a, const Settings *s, Knob knob, bool known, uint64_t cur, uint64_t value) {
         const char *name = knob_names[knob];
         int r;
 
         if (known && cur == value) {
+                remember(a, knob, true, value);
                 if (latch_ok(&a->knob[knob]))
                         log_info("Writing %s/%s works again", a->ksm_dir, name);
                 return 0;
         }
+        check_outside(a, s, knob, known, cur, value);
         r = ksm_write_u64(a->ksm_fd, name, value);
         if (r < 0) {
+                remember(a, knob, false, 0);
                 if (latch_fail(&a->knob[knob], r))
                         log_warning_errno(r, "Failed to write %" PRIu64 " to %s/%s: %m; retrying at every adjustment",
                                           value, a->ksm_dir, name);
                 return r;
         }
+        remember(a, knob, true, value);
         if (latch_ok(&a->knob[knob]))
                 log_info("Writing %s/%s works again", a->ksm_dir, name);
         return 1;
 }
 
 /* The decision says stop: write run=0, or run=2 to unmerge too. */
-static void apply_stop(Applier *a, const Decision *d, const Snapshot *snap, ApplyResult *ret) {
+static void apply_stop(Applier *a, const Settings *s, const Decision *d, const Snapshot *snap, ApplyResult *ret) {
         bool known = snap->knob_known[KNOB_RUN];
         uint64_t cur = snap->knob[KNOB_RUN];
-        char m[32], f[32], t[32], c[32], total[32];
+        char line[512];
         int r;
 
         if (d->unmerge_refused && !a->unmerge_refusal_reported) {
-                log_info("Not unmerging %s of merged pages: memory could not take them back and stay above the "
-                         "threshold; keeping them merged",
-                         format_kb(m, sizeof(m), snap->merged));
+                report_unmerge_refused(line, sizeof(line), d, snap);
+                log_info("%s", line);
                 a->unmerge_refusal_reported = true;
         } else if (!d->unmerge_refused)
                 a->unmerge_refusal_reported = false;
 
-        format_kb(f, sizeof(f), d->free);
-        format_kb(t, sizeof(t), d->thres);
-        format_kb(c, sizeof(c), d->committed);
-        format_kb(total, sizeof(total), d->total);
         if (d->unmerge && !(known && cur == KSM_RUN_UNMERGE)) {
                 /* The kernel unmerges within this write: it takes a moment for gigabytes. */
-                r = write_knob(a, KNOB_RUN, false, 0, KSM_RUN_UNMERGE);
+                check_outside(a, s, KNOB_RUN, known, cur, KSM_RUN_UNMERGE);
+                r = write_knob(a, s, KNOB_RUN, false, 0, KSM_RUN_UNMERGE);
                 ret->changed = r > 0;
                 ret->failed = r < 0;
                 ret->run = r > 0 ? KSM_RUN_UNMERGE : cur;
-                log_info("Stopped KSM and unmerged %s: free %s > threshold %s and guests commit %s, below %s less "
-                         "the threshold",
-                         format_kb(m, sizeof(m), snap->merged), f, t, c, total);
+                if (r < 0)
+                        return;
+                report_change(line, sizeof(line), d, snap, true);
+                log_info("%s", line);
+                a->told_state = true;
                 return;
         }
-        if (known && (cur == KSM_RUN_STOP || cur == KSM_RUN_UNMERGE))
+        if (known && (cur == KSM_RUN_STOP || cur == KSM_RUN_UNMERGE)) {
+                remember(a, KNOB_RUN, true, cur); /* stopped already, as the decision wants */
                 return;
-        r = write_knob(a, KNOB_RUN, known, cur, KSM_RUN_STOP);
+        }
+        r = write_knob(a, s, KNOB_RUN, known, cur, KSM_RUN_STOP);
         ret->failed = r < 0;
         if (r < 0)
                 return;
         ret->changed = r > 0;
         ret->run = KSM_RUN_STOP;
-        log_info("Stopped KSM: free %s > threshold %s and guests commit %s, below %s less the threshold", f, t, c,
-                 total);
+        report_change(line, sizeof(line), d, snap, true);
+        log_info("%s", line);
+        a->told_state = true;
 }
 
 /**
  * apply_decision() - write what @d asks for, in the original's order (pages_to_scan, sleep_millisecs,
- * run), where @snap says the knob holds something else, and log the change at info.
- * @s: for the policy's name in the log line.
+ * run), where @snap says the knob holds something else. KSM started or stopped is logged at info (and
+ * the first change after start), a step of pages_to_scan or sleep_millisecs at debug.
+ * @s: the policy, for the keys named when a knob held someone else's value.
  * @snap: the knobs as read before the decision, and whether the kernel's advisor sets pages_to_scan
  *        (then it is left alone).
  * @ret: what run holds afterwards, whether anything changed or failed.
@@ -118,12 +153,12 @@ void apply_decision(Applier *a, const Settings *s, const Decision *d, const Snap
         const bool *known = snap->knob_known;
         const uint64_t *cur = snap->knob;
         bool owns = snap->advisor_owns, was_on = known[KNOB_RUN] && cur[KNOB_RUN] == KSM_RUN_MERGE;
-        char f[32], t[32], c[32], why[96] = "";
+        char line[512];
         int r[_KNOB_ADJUSTED] = {};
 
         *ret = (ApplyResult) { .run = known[KNOB_RUN] ? cur[KNOB_RUN] : (d->run ? KSM_RUN_MERGE : KSM_RUN_STOP) };
         if (!d->run) {
-                apply_stop(a, d, snap, ret);
+                apply_stop(a, s, d, snap, ret);
                 return;
         }
         if (owns != a->advisor_owns)
@@ -131,11 +166,13 @@ void apply_decision(Applier *a, const Settings *s, const Decision *d, const Snap
                               : "The kernel's advisor no longer sets pages_to_scan; ksmtuned sets it again");
         a->advisor_owns = owns;
         if (!owns)
-                r[KNOB_PAGES_TO_SCAN] = write_knob(a, KNOB_PAGES_TO_SCAN, known[KNOB_PAGES_TO_SCAN],
+                r[KNOB_PAGES_TO_SCAN] = write_knob(a, s, KNOB_PAGES_TO_SCAN, known[KNOB_PAGES_TO_SCAN],
                                                    cur[KNOB_PAGES_TO_SCAN], (uint64_t) d->npages);
-        r[KNOB_SLEEP_MILLISECS] = write_knob(a, KNOB_SLEEP_MILLISECS, known[KNOB_SLEEP_MILLISECS],
+        else
+                remember(a, KNOB_PAGES_TO_SCAN, false, 0); /* the advisor's to change */
+        r[KNOB_SLEEP_MILLISECS] = write_knob(a, s, KNOB_SLEEP_MILLISECS, known[KNOB_SLEEP_MILLISECS],
                                              cur[KNOB_SLEEP_MILLISECS], d->sleep_ms);
-        r[KNOB_RUN] = write_knob(a, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_MERGE);
+        r[KNOB_RUN] = write_knob(a, s, KNOB_RUN, known[KNOB_RUN], cur[KNOB_RUN], KSM_RUN_MERGE);
         if (r[KNOB_RUN] > 0)
                 ret->run = KSM_RUN_MERGE;
 
@@ -147,21 +184,9 @@ void apply_decision(Applier *a, const Settings *s, const Decision *d, const Snap
         ret->failed = r[KNOB_RUN] < 0 || r[KNOB_SLEEP_MILLISECS] < 0 || r[KNOB_PAGES_TO_SCAN] < 0;
         if (ret->failed)
                 return;
-        format_kb(f, sizeof(f), d->free);
-        format_kb(t, sizeof(t), d->thres);
-        format_kb(c, sizeof(c), d->committed);
-        if (owns) {
-                log_info("%s KSM: pages_to_scan set by the kernel's advisor, sleep_millisecs %" PRIu64
-                         " (free %s %s threshold %s, guests commit %s)",
-                         was_on ? "Tuned" : "Started", d->sleep_ms, f, d->boost ? "<" : ">=", t, c);
-                return;
-        }
-        if (s->policy == POLICY_ADAPTIVE && d->adaptive)
-                snprintf(why, sizeof(why), "; adaptive: %s", adaptive_why_string(d->adaptive_why));
-        log_info("%s KSM: pages_to_scan %" PRIi64 ", sleep_millisecs %" PRIu64 " (free %s %s threshold %s, guests "
-                 "commit %s%s%s)",
-                 was_on ? "Tuned" : "Started", d->npages, d->sleep_ms, f, d->boost ? "<" : ">=", t, c,
-                 d->cpu_capped ? "; ksmd over its CPU budget" : "", why);
+        report_change(line, sizeof(line), d, snap, was_on);
+        log_full_errno(was_on && a->told_state ? LOG_DEBUG : LOG_INFO, 0, "%s", line);
+        a->told_state = true;
 }
 
 static const struct {

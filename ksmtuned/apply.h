@@ -15,6 +15,13 @@ typedef struct Applier {
         bool advisor_owns;   /* what the last adjustment found: the advisor sets pages_to_scan */
         Latch knob[_KNOB_MAX];
         bool unmerge_refusal_reported;
+        bool told_state; /* a line at info has said whether KSM runs since start */
+
+        /* What each adjusted knob was last written (or found to hold already), to notice someone else's. */
+        bool have_written[_KNOB_ADJUSTED];
+        uint64_t written[_KNOB_ADJUSTED];
+        bool outside_reported[_KNOB_ADJUSTED]; /* outside[] was warned about: not again while it recurs */
+        uint64_t outside[_KNOB_ADJUSTED];
 } Applier;
 
 /* What an adjustment's writes did. */

@@ -219,31 +219,28 @@ static int guest_memory(int procfd, const char *pid, int source, uint64_t rss, l
 }
 
 /**
- * guests_scan() - one pass over @proc_dir: count the guest processes and add up their memory in kB.
- * @source: COMMITTED_RSS (the original's), COMMITTED_PSS or COMMITTED_RSS_MINUS_MERGED.
+ * guests_foreach() - call @visit for each guest process in @proc_dir, as guests_scan() counts them.
+ * @visit: gets @proc_dir's descriptor, the PID's directory name, the resident set size in kB and
+ *         @userdata; a negative return stops the pass and is returned.
  *
- * A process may exit at any point of the pass; it then simply isn't counted. Only the failure to open
+ * A process may exit at any point of the pass; it then simply isn't visited. Only the failure to open
  * @proc_dir itself is an error. Per process, only comm is read (plus cmdline when that match is on),
- * and for the guests statm (and smaps_rollup or ksm_merging_pages).
+ * and for the guests statm.
  */
-int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret) {
+int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit, void *userdata) {
         _cleanup_closedir_ DIR *d = NULL;
-        GuestTotals t = {};
         long page_size = sysconf(_SC_PAGESIZE);
         struct dirent *de;
-        int procfd;
+        int procfd, r;
 
         d = opendir(proc_dir);
         if (!d)
                 return negative_errno();
         procfd = dirfd(d);
 
-        if (!m->have_comm && !m->have_cmdline) {
-                *ret = t;
+        if (!m->have_comm && !m->have_cmdline)
                 return 0;
-        }
 
-        errno = 0;
         while ((de = readdir(d))) {
                 char statm[128];
                 uint64_t rss;
@@ -259,18 +256,57 @@ int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTo
                         continue; /* exited since */
                 if (statm_parse_rss_kb(statm, page_size, &rss) < 0)
                         continue;
-                if (source != COMMITTED_RSS) {
-                        uint64_t mem, merged = 0;
-
-                        if (guest_memory(procfd, de->d_name, source, rss, page_size, &mem, &merged) >= 0) {
-                                rss = mem;
-                                t.merged_kb += merged;
-                        } else
-                                t.fallbacks++;
-                }
-                t.rss_kb += rss;
-                t.count++;
+                r = visit(procfd, de->d_name, rss, userdata);
+                if (r < 0)
+                        return r;
         }
-        *ret = t;
+        return 0;
+}
+
+/**
+ * guests_count() - add one guest process to @t: its memory in kB as @source counts it (@rss_kb, its
+ * resident set size, for COMMITTED_RSS; else from smaps_rollup or ksm_merging_pages, falling back to
+ * @rss_kb and counting the fallback when those cannot be read).
+ */
+void guests_count(int procfd, const char *pid, uint64_t rss_kb, int source, GuestTotals *t) {
+        if (source != COMMITTED_RSS) {
+                uint64_t mem, merged = 0;
+
+                if (guest_memory(procfd, pid, source, rss_kb, sysconf(_SC_PAGESIZE), &mem, &merged) >= 0) {
+                        rss_kb = mem;
+                        t->merged_kb += merged;
+                } else
+                        t->fallbacks++;
+        }
+        t->rss_kb += rss_kb;
+        t->count++;
+}
+
+typedef struct ScanState {
+        int source;
+        GuestTotals t;
+} ScanState;
+
+static int scan_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata) {
+        ScanState *s = userdata;
+
+        guests_count(procfd, pid, rss_kb, s->source, &s->t);
+        return 0;
+}
+
+/**
+ * guests_scan() - one pass over @proc_dir: count the guest processes and add up their memory in kB.
+ * @source: COMMITTED_RSS (the original's), COMMITTED_PSS or COMMITTED_RSS_MINUS_MERGED.
+ *
+ * As guests_foreach(); for the guests also smaps_rollup or ksm_merging_pages, as @source needs.
+ */
+int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret) {
+        ScanState s = { .source = source };
+        int r;
+
+        r = guests_foreach(proc_dir, m, scan_one, &s);
+        if (r < 0)
+                return r;
+        *ret = s.t;
         return 0;
 }

@@ -21,6 +21,11 @@ typedef struct GuestTotals {
 
 int guest_matcher_init(GuestMatcher *m, const char *comm_re, const char *cmdline_re, char *errbuf, size_t errlen);
 void guest_matcher_done(GuestMatcher *m);
+/* Called for each guest process by guests_foreach(); a negative return stops the pass. */
+typedef int (*GuestVisit)(int procfd, const char *pid, uint64_t rss_kb, void *userdata);
+
+int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit, void *userdata);
+void guests_count(int procfd, const char *pid, uint64_t rss_kb, int source, GuestTotals *t);
 int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret);
 int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret);
 int smaps_rollup_parse_pss(const char *text, uint64_t *ret);

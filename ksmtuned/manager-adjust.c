@@ -6,6 +6,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "guest-metrics.h"
 #include "log.h"
 #include "manager.h"
 #include "meminfo.h"
@@ -41,8 +42,16 @@ void manager_apply_config(Manager *m) {
         apply_config(&m->apply, &m->settings, &snap);
 }
 
-/* Atomically replace KSM_METRICS_FILE; a failure is logged once while it lasts. */
-static void manager_write_metrics(Manager *m, const ApplyResult *res) {
+/* Whether an adjustment writes the metrics, and so lists each guest in its snapshot. */
+static bool manager_wants_metrics(const Manager *m) {
+        return m->settings.metrics_file && !m->opts.dry_run;
+}
+
+/*
+ * Atomically replace KSM_METRICS_FILE, with the per-guest series of @guests (sorted here); a failure is
+ * logged once while it lasts.
+ */
+static void manager_write_metrics(Manager *m, const ApplyResult *res, GuestList *guests) {
         _cleanup_free_ char *text = NULL;
         MetricsExtra x = {
                 .run = res->run,
@@ -50,13 +59,16 @@ static void manager_write_metrics(Manager *m, const ApplyResult *res) {
                 .ksmd_cpu_seconds = (double) m->ksmd.ticks / (double) sysconf(_SC_CLK_TCK),
                 .libvirt_connected = m->libvirt ? libvirt_watch_state(m->libvirt) == LIBVIRT_CONNECTED : -1,
                 .timestamp = (double) now_usec(CLOCK_REALTIME) / 1e6,
+                .reload_failed = m->reload_failed,
+                .monitor_interval = (uint64_t) m->settings.monitor_interval,
         };
         int r;
 
-        if (!m->settings.metrics_file)
-                return;
         report_metrics(&m->metrics, &m->last, &m->last_snapshot, &x);
+        guest_list_sort(guests, m->metrics.page_size);
         r = metrics_format(&m->metrics, &text);
+        if (r >= 0)
+                r = guest_metrics_append(guests, m->metrics.page_size, &text);
         if (r >= 0)
                 r = metrics_write(m->settings.metrics_file, text);
         if (r < 0) {
@@ -142,7 +154,7 @@ static void manager_report_meminfo_fields(Manager *m, const Snapshot *snap) {
  * Read the snapshot; a failure is logged once while it lasts (meminfo's once per outage, however many ways
  * a file caught half-written fails in the meantime), its end too.
  */
-static int manager_read_snapshot(Manager *m, Snapshot *ret) {
+static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guests) {
         SnapshotSource src = {
                 .proc_dir = m->opts.proc_dir,
                 .ksm_fd = m->apply.ksm_fd,
@@ -154,7 +166,7 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret) {
         char why[96];
         int r;
 
-        r = snapshot_read(&src, &m->ksmd, ret, &failed);
+        r = snapshot_read(&src, &m->ksmd, ret, ret_guests, &failed);
         for (SnapshotPart p = 0; p < _SNAPSHOT_PART_MAX; p++) {
                 if (r < 0 && failed == p) {
                         bool first = m->read_error[p].error == 0;
@@ -192,6 +204,7 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret) {
  * A failure to read the snapshot skips this adjustment (logged once while it lasts); the next one retries.
  */
 int manager_adjust(Manager *m, Trigger trigger, const char *reason) {
+        _cleanup_(guest_list_done) GuestList guests = {};
         ApplyResult res = {};
         JournalFields jf;
         Snapshot snap;
@@ -201,7 +214,7 @@ int manager_adjust(Manager *m, Trigger trigger, const char *reason) {
 
         if (!m->opts.dry_run)
                 (void) apply_check_dir(&m->apply);
-        r = manager_read_snapshot(m, &snap);
+        r = manager_read_snapshot(m, &snap, manager_wants_metrics(m) ? &guests : NULL);
         if (r < 0)
                 return r;
         policy_step(&m->settings, &m->params, &snap, trigger, &m->policy, &d);
@@ -222,8 +235,8 @@ int manager_adjust(Manager *m, Trigger trigger, const char *reason) {
                 log_to_file("%s", line);
 
         m->metrics.adjustments[trigger >= 0 && trigger < _TRIGGER_MAX ? trigger : TRIGGER_OTHER]++;
-        if (!m->opts.dry_run)
-                manager_write_metrics(m, &res);
+        if (manager_wants_metrics(m))
+                manager_write_metrics(m, &res, &guests);
         manager_publish_status(m);
         /* Hand the pass's freed heap back: a daemon that idles between adjustments should not keep it. */
         malloc_trim(0);

@@ -128,6 +128,11 @@ int metrics_format(const Metrics *m, char **ret) {
         if (m->libvirt_connected >= 0)
                 gauge_u(&b, "ksmtuned_libvirt_connected", "1 while connected to libvirt's events, else 0.",
                         (uint64_t) m->libvirt_connected);
+        gauge_u(&b, "ksmtuned_config_last_reload_successful",
+                "0 when the last configuration reload failed and the configuration before it is in force, else 1.",
+                m->reload_failed ? 0 : 1);
+        gauge_u(&b, "ksmtuned_monitor_interval_seconds", "KSM_MONITOR_INTERVAL: the most time between adjustments.",
+                m->monitor_interval);
         family(&b, "ksmtuned_last_adjustment_timestamp_seconds", "gauge", "When the last adjustment ran.");
         put(&b, "ksmtuned_last_adjustment_timestamp_seconds %.3f\n", m->timestamp);
 

@@ -24,6 +24,8 @@ typedef struct Metrics {
         uint64_t adjustments[_TRIGGER_MAX]; /* by trigger */
         int libvirt_connected;              /* -1: libvirt not watched */
         double timestamp;                   /* seconds since the epoch */
+        bool reload_failed;                 /* the last reload failed: the configuration before it is in force */
+        uint64_t monitor_interval;          /* KSM_MONITOR_INTERVAL in force, seconds */
 } Metrics;
 
 int metrics_format(const Metrics *m, char **ret);

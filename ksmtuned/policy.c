@@ -105,6 +105,7 @@ void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *sna
                 .npages = prev_npages,
                 .sleep_ms = p->sleep_ms,
                 .free_is_available = available,
+                .cpu_budget = s->cpu_budget > 0 ? (uint64_t) s->cpu_budget : 0,
         };
 
         if (add_sat_u(snap->committed, p->thres) < p->total && free_kb > p->thres) {

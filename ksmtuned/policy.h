@@ -75,6 +75,7 @@ typedef struct Decision {
         uint64_t total;
         bool free_is_available; /* free is MemAvailable (KSM_FREE_MEMORY=available) */
         bool cpu_capped;        /* with run: free memory was short, but ksmd is over KSM_CPU_BUDGET: decayed */
+        uint64_t cpu_budget;    /* KSM_CPU_BUDGET, percent of one CPU (0: none), for the words of cpu_capped */
         bool unmerge;           /* without run: also unmerge (KSM_STOP_MODE=unmerge, and memory can take it) */
         bool unmerge_refused;   /* without run: KSM_STOP_MODE=unmerge, but memory could not take it */
         bool adaptive;          /* with run: KSM_POLICY=adaptive's controller set npages and sleep_ms */

@@ -30,12 +30,20 @@ typedef struct MetricsExtra {
         uint64_t run;  /* KSM's run knob after the adjustment */
         bool has_ksmd; /* ksmd's CPU time was sampled */
         double ksmd_cpu_seconds;
-        int libvirt_connected; /* -1: libvirt not watched */
-        double timestamp;      /* seconds since the epoch */
+        int libvirt_connected;     /* -1: libvirt not watched */
+        double timestamp;          /* seconds since the epoch */
+        bool reload_failed;        /* the last reload failed: the configuration before it is in force */
+        uint64_t monitor_interval; /* KSM_MONITOR_INTERVAL in force, seconds */
 } MetricsExtra;
 
 const char *format_kb(char *buf, size_t size, uint64_t kb);
 void report_line(char *buf, size_t size, unsigned n, const char *reason, const Decision *d, const Snapshot *snap);
+const char *report_relation(uint64_t a, uint64_t b);
+void report_compare(char *buf, size_t size, const char *a_name, uint64_t a, const char *b_name, uint64_t b);
+void report_reason(char *buf, size_t size, const Decision *d, const Snapshot *snap, bool advisor);
+void report_change(char *buf, size_t size, const Decision *d, const Snapshot *snap, bool was_on);
+void report_unmerge_refused(char *buf, size_t size, const Decision *d, const Snapshot *snap);
+const char *report_knob_keys(Knob knob, bool adaptive);
 void report_status(char *buf, size_t size, const Decision *d, const Snapshot *snap, const StatusExtra *x);
 void report_fields(JournalFields *ret, const char *reason, const Decision *d, const Snapshot *snap);
 void report_metrics(Metrics *m, const Decision *d, const Snapshot *snap, const MetricsExtra *x);

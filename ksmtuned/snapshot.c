@@ -79,12 +79,15 @@ bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_p
 /**
  * snapshot_read() - everything an adjustment needs, in one struct: PROC/meminfo, the guests' committed
  * memory, KSM's counters and knobs (snapshot_read_ksm()), and ksmd's CPU since the previous sample.
+ * @ret_guests: NULL, or each guest's figures for the per-guest metrics (guest_list_scan()), read in the
+ *              same pass over PROC as the committed memory; free with guest_list_done()
  *
  * Return: 0; a negative errno from meminfo (-ENODATA, -EBADMSG: its MemTotal; see meminfo_strerror()) or the
  * guest scan, with @ret_failed saying which. Never logs: fields of meminfo counted as 0 are flagged in
  * Snapshot.meminfo_missing and Snapshot.meminfo_malformed for the caller to say so.
  */
-int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, SnapshotPart *ret_failed) {
+int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, GuestList *ret_guests,
+                  SnapshotPart *ret_failed) {
         Snapshot snap = {};
         GuestTotals g;
         MemInfo mi;
@@ -95,7 +98,10 @@ int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, Sna
                 *ret_failed = SNAPSHOT_MEMINFO;
                 return r;
         }
-        r = guests_scan(src->proc_dir, src->matcher, src->committed_source, &g);
+        if (ret_guests)
+                r = guest_list_scan(src->proc_dir, src->matcher, src->committed_source, 0, &g, ret_guests);
+        else
+                r = guests_scan(src->proc_dir, src->matcher, src->committed_source, &g);
         if (r < 0) {
                 *ret_failed = SNAPSHOT_GUESTS;
                 return r;

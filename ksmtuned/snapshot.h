@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "guests.h"
+#include "guest-info.h"
 #include "policy.h"
 
 /* ksmd's CPU time at the previous sample. */
@@ -32,6 +32,7 @@ typedef enum SnapshotPart {
         _SNAPSHOT_PART_MAX,
 } SnapshotPart;
 
-int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, SnapshotPart *ret_failed);
+int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, GuestList *ret_guests,
+                  SnapshotPart *ret_failed);
 void snapshot_read_ksm(int ksm_fd, Snapshot *snap);
 bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_permille);

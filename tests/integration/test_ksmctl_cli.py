@@ -23,7 +23,7 @@ def needs():
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-USAGE = "Usage: ksmctl [OPTIONS] {start|stop|status|unmerge}"
+USAGE = "Usage: ksmctl [OPTIONS] {start|stop|status|unmerge|guests}"
 
 # Every key "ksmctl status --json" may print, as documented in ksmctl(8): always present ...
 ALWAYS = ("run", "running", "pages_to_scan", "sleep_millisecs", "scan_pages_per_sec", "pages_shared",

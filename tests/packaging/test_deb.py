@@ -40,6 +40,14 @@ def test_conffiles_are_debians():
         assert deb_file(ours, path) == deb_file(debian_deb(), path), f"{path} differs from Debian's"
 
 
+def test_alert_rules_as_documented():
+    """ksmtuned(8) names the alerting rules' path: there, uncompressed, as the checkout has them."""
+    need_tools("dpkg-deb")
+    path = "/usr/share/doc/ksmtuned/prometheus/ksmtuned.rules.yml"
+    with open(os.path.join(SOURCE_ROOT, "contrib", "prometheus", "ksmtuned.rules.yml"), "rb") as f:
+        assert deb_file(our_deb(), path) == f.read(), f"{path} differs from contrib/prometheus's"
+
+
 def test_lintian():
     need_tools("lintian")
     r = run(["lintian", "--pedantic", "--info", build_deb()], check=False)
@@ -354,7 +362,7 @@ def test_replaces_proxmox_with_dpkg():
 if __name__ == "__main__":
     import sys
     results = Results("Debian package")
-    for fn in (test_conffiles_are_debians, test_lintian, test_fresh_install_remove_purge_reinstall,
+    for fn in (test_conffiles_are_debians, test_alert_rules_as_documented, test_lintian, test_fresh_install_remove_purge_reinstall,
                test_upgrade_untouched, test_upgrade_edited, test_upgrade_disabled, test_replaces_proxmox,
                test_replaces_proxmox_disabled, test_replaces_proxmox_conf_deleted,
                test_replaces_proxmox_with_dpkg):

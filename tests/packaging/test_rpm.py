@@ -58,7 +58,8 @@ def test_paths_and_scriptlets():
     rpm = build_rpm()
     files = set(run(["rpm", "-qpl", rpm]).stdout.split())
     for p in ("/usr/libexec/ksmctl", "/usr/sbin/ksmtuned", "/usr/lib/systemd/system/ksm.service",
-              "/usr/lib/systemd/system/ksmtuned.service", "/etc/ksmtuned.conf", "/etc/sysconfig/ksm"):
+              "/usr/lib/systemd/system/ksmtuned.service", "/etc/ksmtuned.conf", "/etc/sysconfig/ksm",
+              "/usr/share/doc/ksmtuned/prometheus/ksmtuned.rules.yml"):
         assert p in files, f"{p} not in the package: {sorted(files)}"
     assert "/usr/sbin/ksmctl" not in files
     configs = run(["rpm", "-qp", "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]", rpm]).stdout

@@ -116,6 +116,42 @@ START_TEST(test_failed_write_then_recovery) {
 }
 END_TEST
 
+/* A knob someone else set: overwritten, noted once per outside value; not for the advisor's changes. */
+START_TEST(test_outside_change) {
+        ApplyResult res;
+
+        apply(&run_decision, &res);
+        ck_assert(a.have_written[KNOB_PAGES_TO_SCAN]);
+        ck_assert(!a.outside_reported[KNOB_PAGES_TO_SCAN]);
+
+        fake_put(&t, "ksm/pages_to_scan", "777\n");
+        apply(&run_decision, &res);
+        ck_assert_uint_eq(fake_get_u64(&t, "ksm/pages_to_scan"), 400); /* the decision stands */
+        ck_assert(a.outside_reported[KNOB_PAGES_TO_SCAN]);
+        ck_assert_uint_eq(a.outside[KNOB_PAGES_TO_SCAN], 777);
+        ck_assert(!a.outside_reported[KNOB_SLEEP_MILLISECS]);
+
+        fake_put(&t, "ksm/pages_to_scan", "555\n");
+        apply(&run_decision, &res);
+        ck_assert_uint_eq(a.outside[KNOB_PAGES_TO_SCAN], 555);
+
+        /* Someone wrote what the decision says: adopted, nothing to note. */
+        fake_put(&t, "ksm/sleep_millisecs", "25\n");
+        apply(&run_decision, &res);
+        ck_assert(!a.outside_reported[KNOB_SLEEP_MILLISECS]);
+
+        /* While the advisor owns pages_to_scan, what it sets is not someone else's. */
+        fake_put(&t, "ksm/advisor_mode", "none [scan-time]\n");
+        apply(&run_decision, &res);
+        ck_assert(!a.have_written[KNOB_PAGES_TO_SCAN]);
+        fake_put(&t, "ksm/pages_to_scan", "4321\n");
+        fake_put(&t, "ksm/advisor_mode", "[none] scan-time\n");
+        apply(&run_decision, &res);
+        ck_assert_uint_eq(a.outside[KNOB_PAGES_TO_SCAN], 555);
+        ck_assert_uint_eq(fake_get_u64(&t, "ksm/pages_to_scan"), 400);
+}
+END_TEST
+
 START_TEST(test_config_knobs) {
         Snapshot snap = {};
         char path[PATH_MAX];
@@ -198,6 +234,7 @@ static Suite *apply_suite(void) {
         tcase_add_test(tc, test_stop_and_unmerge);
         tcase_add_test(tc, test_advisor_owns_pages_to_scan);
         tcase_add_test(tc, test_failed_write_then_recovery);
+        tcase_add_test(tc, test_outside_change);
         tcase_add_test(tc, test_config_knobs);
         tcase_add_test(tc, test_config_knob_needs_unmerge);
         tcase_add_test(tc, test_replaced_directory_is_reopened);

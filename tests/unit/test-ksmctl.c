@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "ksm-sysfs.h"
+#include "ksmctl-guests.h"
 #include "ksmctl-ops.h"
 #include "util.h"
 
@@ -1200,6 +1201,188 @@ START_TEST(test_ksmd_cpu_status_end_to_end) {
 }
 END_TEST
 
+/* ---- ksmctl guests ---- */
+
+static const struct {
+        int64_t bytes;
+        const char *text;
+} bytes_cases[] = {
+        { 0, "0 B" },
+        { 1023, "1023 B" },
+        { 1024, "1.0 KiB" },
+        { 1536, "1.5 KiB" },
+        { 33554432, "32.0 MiB" },
+        { -33554432, "-32.0 MiB" },
+        { INT64_C(5) << 40, "5.0 TiB" },
+        { INT64_C(3) << 50, "3072.0 TiB" },
+        { INT64_MIN, "-8388608.0 TiB" },
+};
+
+START_TEST(test_format_bytes) {
+        char buf[32];
+
+        ksmctl_format_bytes(buf, sizeof(buf), bytes_cases[_i].bytes);
+        ck_assert_str_eq(buf, bytes_cases[_i].text);
+}
+END_TEST
+
+/* Three guests as a 6.18 kernel reports them, one as a kernel without any per-process file. */
+static GuestInfo guests_sample[4];
+
+static GuestList guests_list(bool old_kernel) {
+        guests_sample[0] = (GuestInfo) { .pid = 1201,
+                                         .name = (char *) "web",
+                                         .named = true,
+                                         .rss_bytes = 40 << 20,
+                                         .mergeable = 1,
+                                         .ksm = { .has_rmap_items = true,
+                                                  .has_merging_pages = true,
+                                                  .has_zero_pages = true,
+                                                  .has_profit = true,
+                                                  .has_mergeable = true,
+                                                  .has_merge_any = true,
+                                                  .rmap_items = 8200,
+                                                  .merging_pages = 8192,
+                                                  .zero_pages = 2,
+                                                  .profit = 8194 * 4096 - 8200 * 64,
+                                                  .mergeable = true } };
+        guests_sample[1] = guests_sample[0];
+        guests_sample[1].pid = 1202;
+        guests_sample[1].name = (char *) "db";
+        guests_sample[2] = (GuestInfo) { .pid = 1203,
+                                         .name = (char *) "qemu-system-x86",
+                                         .rss_bytes = 40 << 20,
+                                         .mergeable = 0,
+                                         .reason = KSM_UNMERGEABLE_MEM_MERGE_OFF,
+                                         .ksm = { .has_rmap_items = true,
+                                                  .has_merging_pages = true,
+                                                  .has_zero_pages = true,
+                                                  .has_profit = true,
+                                                  .has_mergeable = true,
+                                                  .has_merge_any = true } };
+        guests_sample[3] = (GuestInfo) { .pid = 1204,
+                                         .name = (char *) "old",
+                                         .named = true,
+                                         .rss_bytes = 1000,
+                                         .mergeable = -1,
+                                         .ksm_error = -ENOENT };
+        if (old_kernel)
+                return (GuestList) { .guests = guests_sample + 3, .n = 1 };
+        return (GuestList) { .guests = guests_sample, .n = 3 };
+}
+
+static char *print_guests(bool json, const GuestList *l, const KsmStatus *ksm) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&buf, &n);
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq((json ? ksmctl_guests_print_json : ksmctl_guests_print)(l, ksm, 4096, f), 0);
+        ck_assert_int_eq(fclose(f), 0);
+        return buf;
+}
+
+/* KSM as a whole when these three guests are all it merged: 8192 pairs, two zero pages each. */
+static KsmStatus guests_ksm(void) {
+        return (KsmStatus) { .run = 1,
+                             .pages_shared = 8192,
+                             .pages_sharing = 8192,
+                             .ksm_zero_pages = 4,
+                             .general_profit = (8192 + 4) * 4096 - 2 * 8200 * 64,
+                             .present = 1u << KSMCTL_KNOB_KSM_ZERO_PAGES | 1u << KSMCTL_KNOB_GENERAL_PROFIT };
+}
+
+START_TEST(test_guests_sums) {
+        GuestList l = guests_list(false);
+        KsmStatus ksm = guests_ksm();
+        GuestSums sums;
+
+        ksmctl_guest_sums(&l, 4096, &sums);
+        ck_assert_uint_eq(sums.guests, 3);
+        ck_assert_uint_eq(sums.rss_bytes, 120 << 20);
+        /* What ksmctl status reports, when these guests are all KSM merged. */
+        ck_assert_uint_eq(sums.merged_bytes, (ksm.pages_shared + ksm.pages_sharing) * 4096);
+        ck_assert_uint_eq(sums.zero_bytes, ksm.ksm_zero_pages * 4096);
+        ck_assert_int_eq(sums.profit_bytes - (int64_t) (ksm.pages_shared * 4096), ksm.general_profit);
+        ck_assert(sums.has_merged && sums.has_zero && sums.has_profit);
+
+        l = guests_list(true);
+        ksmctl_guest_sums(&l, 4096, &sums);
+        ck_assert(!sums.has_merged && !sums.has_zero && !sums.has_profit && !sums.has_saved);
+        ck_assert_uint_eq(sums.rss_bytes, 1000);
+}
+END_TEST
+
+START_TEST(test_guests_table) {
+        GuestList l = guests_list(false);
+        KsmStatus ksm = guests_ksm();
+        _cleanup_free_ char *text = print_guests(false, &l, &ksm), *old = NULL;
+
+        ck_assert_ptr_nonnull(
+                strstr(text, "    PID  GUEST             RESIDENT     MERGED       ZERO     PROFIT  MERGEABLE\n"));
+        ck_assert_ptr_nonnull(
+                strstr(text, "   1201  web               40.0 MiB   32.0 MiB    8.0 KiB   31.5 MiB  yes\n"));
+        ck_assert_ptr_nonnull(
+                strstr(text, "   1203  qemu-system-x86   40.0 MiB        0 B        0 B        0 B  no: QEMU runs "
+                             "with -machine mem-merge=off"));
+        ck_assert_ptr_nonnull(strstr(text, "  total  3 guests         120.0 MiB   64.0 MiB   16.0 KiB   63.0 MiB\n"));
+        ck_assert_ptr_nonnull(strstr(text, "KSM, all processes (as ksmctl status): 64.0 MiB merged (pages_shared + "
+                                           "pages_sharing), 32.0 MiB saved, general_profit 31.0 MiB\n"));
+
+        l = guests_list(true);
+        old = print_guests(false, &l, NULL);
+        ck_assert_str_eq(old, "    PID  GUEST        RESIDENT     MERGED       ZERO     PROFIT  MERGEABLE\n"
+                              "   1204  old            1000 B          -          -          -  -\n"
+                              "  total  1 guest        1000 B          -          -          -\n");
+}
+END_TEST
+
+START_TEST(test_guests_json) {
+        GuestList l = guests_list(false);
+        KsmStatus ksm = guests_ksm();
+        _cleanup_free_ char *text = print_guests(true, &l, &ksm), *old = NULL, *denied = NULL;
+
+        ck_assert_ptr_nonnull(strstr(text,
+                                     "{\"page_size\":4096,\"guests\":[{\"pid\":1201,\"name\":\"web\",\"name_source\":"
+                                     "\"cmdline\",\"resident_bytes\":41943040,\"merged_bytes\":33554432,"
+                                     "\"zero_page_bytes\":8192,\"profit_bytes\":33037824,\"saved_bytes\":33562624,"
+                                     "\"rmap_items\":8200,\"merge_any\":false,\"mergeable\":true}"));
+        ck_assert_ptr_nonnull(strstr(text, "{\"pid\":1203,\"name\":\"qemu-system-x86\",\"name_source\":\"comm\","
+                                           "\"resident_bytes\":41943040,\"merged_bytes\":0,"));
+        ck_assert_ptr_nonnull(strstr(text,
+                                     "\"mergeable\":false,\"reason\":\"mem-merge-off\",\"reason_text\":\"QEMU runs "
+                                     "with -machine mem-merge=off (libvirt: <memoryBacking><nosharepages/>)\"}"));
+        ck_assert_ptr_nonnull(strstr(text, "],\"totals\":{\"guests\":3,\"resident_bytes\":125829120,\"merged_bytes\":"
+                                           "67108864,\"zero_page_bytes\":16384,\"profit_bytes\":66075648,"
+                                           "\"saved_bytes\":67125248}"));
+        ck_assert_ptr_nonnull(strstr(text, ",\"ksm\":{\"pages_shared\":8192,\"pages_sharing\":8192,\"merged_bytes\":"
+                                           "67108864,\"saved_bytes\":33570816,\"ksm_zero_pages\":4,\"general_profit\":"
+                                           "32521216}}\n"));
+
+        /* Figures the kernel lacks are absent, never 0. */
+        l = guests_list(true);
+        old = print_guests(true, &l, NULL);
+        ck_assert_str_eq(old,
+                         "{\"page_size\":4096,\"guests\":[{\"pid\":1204,\"name\":\"old\",\"name_source\":\"cmdline\","
+                         "\"resident_bytes\":1000}],\"totals\":{\"guests\":1,\"resident_bytes\":1000}}\n");
+
+        guests_sample[3].ksm_error = -EACCES;
+        denied = print_guests(true, &l, NULL);
+        ck_assert_ptr_nonnull(strstr(denied, "\"resident_bytes\":1000,\"ksm_stat_error\":\"Permission denied\"}"));
+}
+END_TEST
+
+START_TEST(test_guests_write_error) {
+        GuestList l = guests_list(false);
+        FILE *f = fopen("/dev/full", "w");
+
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(ksmctl_guests_print(&l, NULL, 4096, f), -ENOSPC);
+        ck_assert_int_eq(ksmctl_guests_print_json(&l, NULL, 4096, f), -ENOSPC);
+        fclose(f);
+}
+END_TEST
+
 static Suite *ksmctl_suite(void) {
         Suite *s = suite_create("ksmctl");
         TCase *tc;
@@ -1253,6 +1436,14 @@ static Suite *ksmctl_suite(void) {
         tcase_add_test(tc, test_ksmd_cpu_text);
         tcase_add_test(tc, test_ksmd_cpu_json);
         tcase_add_test(tc, test_ksmd_cpu_status_end_to_end);
+        suite_add_tcase(s, tc);
+
+        tc = tcase_create("guests");
+        tcase_add_loop_test(tc, test_format_bytes, 0, ELEMENTSOF(bytes_cases));
+        tcase_add_test(tc, test_guests_sums);
+        tcase_add_test(tc, test_guests_table);
+        tcase_add_test(tc, test_guests_json);
+        tcase_add_test(tc, test_guests_write_error);
         suite_add_tcase(s, tc);
         return s;
 }

@@ -39,7 +39,7 @@ START_TEST(test_read) {
         fake_put(&t, "ksm/general_profit", "-8192\n");
         fake_put(&t, "ksm/run", "1\n");
 
-        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, &failed), 0);
+        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, NULL, &failed), 0);
         ck_assert_uint_eq(snap.mem_total, 16000000);
         ck_assert_uint_eq(snap.mem_free + snap.buffers + snap.cached, 1500);
         ck_assert(snap.has_mem_available);
@@ -73,7 +73,7 @@ START_TEST(test_older_kernel) {
         ck_assert_int_eq(unlink(path), 0);
         fake_put(&t, "ksm/advisor_mode", "none [scan-time]\n");
 
-        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, &failed), 0);
+        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, NULL, &failed), 0);
         ck_assert(!snap.has_mem_available);
         ck_assert(!snap.has_counters);
         ck_assert(!snap.knob_known[KNOB_SLEEP_MILLISECS]);
@@ -88,16 +88,56 @@ START_TEST(test_failures) {
         SnapshotPart failed;
         Snapshot snap;
 
-        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, &failed), -ENOENT);
+        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, NULL, &failed), -ENOENT);
         ck_assert_int_eq(failed, SNAPSHOT_MEMINFO);
 
         fake_put(&t, "proc/meminfo", "garbage\n");
-        ck_assert_int_lt(snapshot_read(&src, &ks, &snap, &failed), 0);
+        ck_assert_int_lt(snapshot_read(&src, &ks, &snap, NULL, &failed), 0);
         ck_assert_int_eq(failed, SNAPSHOT_MEMINFO);
 
         snprintf(path, sizeof(path), "%s/missing", t.root);
         src.proc_dir = path;
-        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, &failed), -ENOENT);
+        ck_assert_int_eq(snapshot_read(&src, &ks, &snap, NULL, &failed), -ENOENT);
+}
+END_TEST
+
+/* With the guest list: the same totals as without, from the same pass, and each guest's figures. */
+START_TEST(test_guest_list) {
+        _cleanup_(guest_list_done) GuestList l = {};
+        KsmdSampler ks = {};
+        SnapshotPart failed;
+        Snapshot plain, listed;
+
+        src.committed_source = COMMITTED_RSS_MINUS_MERGED;
+        fake_meminfo(&t, 16000000, 1000, 200, 300, 5000);
+        fake_process(&t, 100, "qemu-kvm", 1000);
+        fake_process(&t, 101, "qemu-system-x86", 500);
+        fake_process(&t, 102, "bash", 9999);
+        fake_put(&t, "proc/101/ksm_merging_pages", "200\n");
+        fake_put(&t, "proc/101/ksm_stat",
+                 "ksm_rmap_items 300\nksm_zero_pages 7\nksm_merging_pages 200\nksm_process_profit 4096\n"
+                 "ksm_merge_any no\nksm_mergeable yes\n");
+
+        ck_assert_int_eq(snapshot_read(&src, &ks, &plain, NULL, &failed), 0);
+        ck_assert_int_eq(snapshot_read(&src, &ks, &listed, &l, &failed), 0);
+        ck_assert_uint_eq(plain.guests, 2);
+        ck_assert_uint_eq(plain.committed, (1500 - 200) * (uint64_t) page_kb);
+        ck_assert_uint_eq(plain.guest_fallbacks, 1); /* 100 has no ksm_merging_pages */
+        ck_assert_uint_eq(listed.guests, plain.guests);
+        ck_assert_uint_eq(listed.committed, plain.committed);
+        ck_assert_uint_eq(listed.guest_fallbacks, plain.guest_fallbacks);
+
+        ck_assert_uint_eq(l.n, 2);
+        guest_list_sort(&l, (uint64_t) sysconf(_SC_PAGESIZE));
+        ck_assert_int_eq(l.guests[0].pid, 101);
+        ck_assert_str_eq(l.guests[0].name, "qemu-system-x86");
+        ck_assert_uint_eq(l.guests[0].rss_bytes, 500 * (uint64_t) sysconf(_SC_PAGESIZE));
+        ck_assert(l.guests[0].ksm.has_merging_pages);
+        ck_assert_uint_eq(l.guests[0].ksm.merging_pages, 200);
+        ck_assert_uint_eq(l.guests[0].ksm.zero_pages, 7);
+        ck_assert_int_eq(l.guests[0].mergeable, 1);
+        ck_assert_int_eq(l.guests[1].pid, 100);
+        ck_assert(!l.guests[1].ksm.has_merging_pages);
 }
 END_TEST
 
@@ -132,6 +172,7 @@ static Suite *snapshot_suite(void) {
         tcase_add_test(tc, test_read);
         tcase_add_test(tc, test_older_kernel);
         tcase_add_test(tc, test_failures);
+        tcase_add_test(tc, test_guest_list);
         tcase_add_test(tc, test_ksmd_cpu);
         suite_add_tcase(s, tc);
         return s;
