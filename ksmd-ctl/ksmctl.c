@@ -316,11 +316,28 @@ static int do_unmerge(const Args *a, int dirfd, uint64_t page_size) {
         int r;
 
         if (!a->force) {
-                r = meminfo_read(a->proc_dir, &mi);
+                const char *field = NULL;
+                unsigned used;
+                char why[96];
+
+                r = meminfo_read_full(a->proc_dir, &field, &mi);
                 if (r < 0) {
                         log_error("Failed to read %s/meminfo: %s", a->proc_dir,
-                                  r == -EBADMSG ? "unexpected content" : strerror(-r));
+                                  meminfo_strerror(r, field, why, sizeof(why)));
                         return EXIT_FAILED;
+                }
+                /* What the check below uses, and counts as 0 when the file lacks it or it is malformed. */
+                used = (1u << MEMINFO_MEM_AVAILABLE) |
+                       (mi.has_mem_available
+                                ? 0
+                                : (1u << MEMINFO_MEM_FREE) | (1u << MEMINFO_BUFFERS) | (1u << MEMINFO_CACHED));
+                for (unsigned f = 0; f < _MEMINFO_FIELD_MAX; f++) {
+                        const char *name = meminfo_field_name(f);
+
+                        if (mi.malformed & used & (1u << f))
+                                log_error("%s/meminfo: %s is not a number of kB, counting it as 0", a->proc_dir, name);
+                        else if (mi.missing & used & ~(1u << MEMINFO_MEM_AVAILABLE) & (1u << f))
+                                log_error("%s/meminfo has no %s line, counting it as 0", a->proc_dir, name);
                 }
         }
         r = ksmctl_unmerge(dirfd, a->force ? NULL : &mi, page_size, &rep);
@@ -377,7 +394,8 @@ static void read_ksmd_cpu(const Args *a, KsmdCpu *ret) {
                 log_debug(a, "No ksmd in %s: no KSM in this kernel, or kernel threads are hidden", a->proc_dir);
         else if (r < 0)
                 log_error("Failed to read ksmd's CPU time in %s: %s, ignoring", a->proc_dir,
-                          r == -EBADMSG ? "unexpected content" : strerror(-r));
+                          r == -EBADMSG ? "ksmd's PID/stat is not a stat line with numeric utime and stime"
+                                        : strerror(-r));
         else
                 log_debug(a, "ksmd is PID %d in %s", (int) ret->pid, a->proc_dir);
 }

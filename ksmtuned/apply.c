@@ -222,7 +222,15 @@ static bool unmerge_for(Applier *a, const Snapshot *snap, bool *unmerged, const 
                         uint64_t cur) {
         if (*unmerged || snap->counters.pages_shared == 0)
                 return true;
-        if (!snap->has_mem_available || snap->mem_available < snap->merged) {
+        if (!snap->has_mem_available) {
+                /* No MemAvailable (meminfo unreadable, or a kernel before 3.14): no figure to print. */
+                log_error("Cannot set %s=%" PRIi64 ": the kernel allows it only with nothing merged, and whether "
+                          "unmerging %" PRIu64 " MiB fits needs MemAvailable, which meminfo does not give; keeping "
+                          "%" PRIu64,
+                          key, value, snap->merged / 1024, cur);
+                return false;
+        }
+        if (snap->mem_available < snap->merged) {
                 log_error("Cannot set %s=%" PRIi64 ": the kernel allows it only with nothing merged, and unmerging "
                           "%" PRIu64 " MiB would need more than MemAvailable (%" PRIu64 " MiB); keeping %" PRIu64,
                           key, value, snap->merged / 1024, snap->mem_available / 1024, cur);

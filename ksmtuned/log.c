@@ -43,15 +43,29 @@ int log_get_max_level(void) {
 
 /**
  * log_set_file() - (re)open the LOGFILE that decision lines are appended to; NULL closes it.
+ * @ret_in_dir: set to whether @path is a directory, so that LOG_FILE_IN_DIR in it was opened instead
  *
- * Reopening on every reload lets logrotate move the file away.
+ * Reopening on every reload lets logrotate move the file away. A @path that names an existing directory
+ * gets @path/LOG_FILE_IN_DIR (same flags, mode 0640): the original documented LOGFILE=/var/log/ksmtuned,
+ * a file, and the shipped unit's LogsDirectory= makes that path a directory.
+ * Return: 0; -errno of open(2) or fdopen(3), the old file left open then.
  */
-int log_set_file(const char *path) {
+int log_set_file(const char *path, bool *ret_in_dir) {
+        const int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY;
         FILE *f = NULL;
 
+        *ret_in_dir = false;
         if (path) {
-                int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+                int fd = open(path, flags, 0640);
 
+                if (fd < 0 && errno == EISDIR) {
+                        _cleanup_close_ int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                        if (dfd < 0)
+                                return negative_errno();
+                        *ret_in_dir = true;
+                        fd = openat(dfd, LOG_FILE_IN_DIR, flags, 0640);
+                }
                 if (fd < 0)
                         return negative_errno();
                 f = fdopen(fd, "ae");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <syslog.h>
 
 #include "util.h"
@@ -10,7 +11,10 @@
 void log_open(void);
 void log_set_max_level(int level);
 int log_get_max_level(void);
-int log_set_file(const char *path);
+/* What LOGFILE opens in a directory it names. */
+#define LOG_FILE_IN_DIR "ksmtuned.log"
+
+int log_set_file(const char *path, bool *ret_in_dir);
 void log_close_file(void);
 
 int log_internal(int level, int error, const char *const *fields, const char *format, ...) _printf_(4, 5);

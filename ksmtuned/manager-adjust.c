@@ -127,7 +127,33 @@ static const struct {
         [SNAPSHOT_GUESTS] = { "scan", " for guests", "Scanning ", "works again" },
 };
 
-/* Read the snapshot; a failure is logged once while it lasts, its end too. */
+/*
+ * Warn once about each field of meminfo that counted as 0 (a container's /proc, or a kernel, that leaves
+ * lines out: the original's awk counted them as 0 too), again if it comes back and goes again. A missing
+ * MemAvailable is not news (kernels before 3.14); the policy falls back without it.
+ */
+static void manager_report_meminfo_fields(Manager *m, const Snapshot *snap) {
+        for (unsigned f = 0; f < _MEMINFO_FIELD_MAX; f++) {
+                const char *name = meminfo_field_name(f);
+                unsigned bit = 1u << f;
+
+                if (snap->meminfo_malformed & bit) {
+                        if (latch_fail(&m->meminfo_field[f], -EBADMSG))
+                                log_warning("%s/meminfo: %s is not a number of kB; counting %s as 0", m->opts.proc_dir,
+                                            name, name);
+                } else if (snap->meminfo_missing & bit & ~(1u << MEMINFO_MEM_AVAILABLE)) {
+                        if (latch_fail(&m->meminfo_field[f], -ENODATA))
+                                log_warning("%s/meminfo has no %s line; counting %s as 0", m->opts.proc_dir, name,
+                                            name);
+                } else if (latch_ok(&m->meminfo_field[f]))
+                        log_debug("%s/meminfo has %s again", m->opts.proc_dir, name);
+        }
+}
+
+/*
+ * Read the snapshot; a failure is logged once while it lasts (meminfo's once per outage, however many ways
+ * a file caught half-written fails in the meantime), its end too.
+ */
 static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guests) {
         SnapshotSource src = {
                 .proc_dir = m->opts.proc_dir,
@@ -137,14 +163,19 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guest
         };
         pid_t ksmd_was = m->ksmd.pid;
         SnapshotPart failed = _SNAPSHOT_PART_MAX;
+        char why[96];
         int r;
 
         r = snapshot_read(&src, &m->ksmd, ret, ret_guests, &failed);
         for (SnapshotPart p = 0; p < _SNAPSHOT_PART_MAX; p++) {
                 if (r < 0 && failed == p) {
-                        if (latch_fail(&m->read_error[p], r))
-                                log_warning_errno(r, "Failed to %s %s%s: %m; skipping adjustments until it %s",
+                        bool first = m->read_error[p].error == 0;
+
+                        if (latch_fail(&m->read_error[p], r) && (first || p != SNAPSHOT_MEMINFO))
+                                log_warning_errno(r, "Failed to %s %s%s: %s; skipping adjustments until it %s",
                                                   read_words[p].verb, m->opts.proc_dir, read_words[p].what,
+                                                  p == SNAPSHOT_MEMINFO ? meminfo_strerror(r, NULL, why, sizeof(why))
+                                                                        : strerror(-r),
                                                   read_words[p].until);
                         return r;
                 }
@@ -152,6 +183,7 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guest
                         log_info("%s%s%s %s", read_words[p].recovering, m->opts.proc_dir, read_words[p].what,
                                  read_words[p].until);
         }
+        manager_report_meminfo_fields(m, ret);
         if (ret->guest_fallbacks > 0 && !m->fallback_reported) {
                 log_warning("Cannot read %s of %u guest(s), counting their RSS instead (smaps_rollup of another "
                             "user's process, or of one holding capabilities ksmtuned lacks, needs CAP_SYS_PTRACE; "

@@ -11,55 +11,55 @@
 #include "log.h"
 #include "manager.h"
 #include "meminfo.h"
-
-static void config_report(void *userdata, ConfigSeverity severity, const char *file, unsigned line,
-                          const char *message) {
-        int level = severity == CONFIG_ERROR ? LOG_ERR : LOG_WARNING;
-
-        if (line > 0)
-                log_full_errno(level, 0, "%s:%u: %s", file, line, message);
-        else
-                log_full_errno(level, 0, "%s: %s", file, message);
-}
+#include "reload.h"
 
 static void apply_log_level(Manager *m) {
         log_set_max_level(m->opts.debug || m->settings.debug ? LOG_DEBUG : LOG_INFO);
 }
 
-/* Open LOGFILE for decision lines when DEBUG and LOGFILE are both set; reopened on every reload. */
+/*
+ * Open LOGFILE for decision lines when DEBUG and LOGFILE are both set; reopened on every reload. One that
+ * names a directory (the original's LOGFILE=/var/log/ksmtuned, now the unit's LogsDirectory=) gets its
+ * LOG_FILE_IN_DIR, said once.
+ */
 static void apply_logfile(Manager *m) {
+        bool in_dir;
         int r;
 
         if (!m->settings.debug || !m->settings.logfile) {
                 log_close_file();
                 return;
         }
-        r = log_set_file(m->settings.logfile);
+        r = log_set_file(m->settings.logfile, &in_dir);
         if (r < 0)
-                log_warning_errno(r, "Failed to open LOGFILE %s: %m, ignoring", m->settings.logfile);
+                log_warning_errno(r, "Failed to open LOGFILE %s%s: %m, ignoring", m->settings.logfile,
+                                  in_dir ? "/" LOG_FILE_IN_DIR : "");
+        else if (in_dir && !m->logfile_in_dir_said)
+                log_info("LOGFILE %s is a directory: appending the debug lines to %s/" LOG_FILE_IN_DIR,
+                         m->settings.logfile, m->settings.logfile);
+        m->logfile_in_dir_said = r >= 0 && in_dir;
 }
 
-/* Take new settings: the guest matcher, the derived threshold and sleep, logging. Fails without change. */
-static int manager_apply_settings(Manager *m, Settings *s) {
-        GuestMatcher matcher;
+/*
+ * Take new settings and their compiled guest matcher (both from config_load_checked(), and taken over
+ * here): the derived threshold and sleep, logging. Fails without change, handing both back to the caller.
+ */
+static int manager_apply_settings(Manager *m, Settings *s, GuestMatcher *matcher) {
         PolicyParams params;
         MemInfo mi;
-        char err[256];
+        const char *field = NULL;
+        char why[96];
         int r;
 
-        r = guest_matcher_init(&matcher, s->guest_comm, s->guest_cmdline, err, sizeof(err));
+        r = meminfo_read_full(m->opts.proc_dir, &field, &mi);
         if (r < 0)
-                return log_error_errno(r, "Invalid guest match expression: %s", err);
-
-        r = meminfo_read(m->opts.proc_dir, &mi);
-        if (r < 0) {
-                guest_matcher_done(&matcher);
-                return log_error_errno(r, "Failed to read MemTotal from %s/meminfo: %m", m->opts.proc_dir);
-        }
+                return log_error_errno(r, "Failed to read %s/meminfo: %s", m->opts.proc_dir,
+                                       meminfo_strerror(r, field, why, sizeof(why)));
         policy_params(s, mi.mem_total, &params);
 
         guest_matcher_done(&m->matcher);
-        m->matcher = matcher;
+        m->matcher = *matcher;
+        *matcher = (GuestMatcher) {};
         settings_done(&m->settings);
         m->settings = *s;
         *s = (Settings) {};
@@ -199,21 +199,21 @@ static void manager_apply_events(Manager *m, const Settings *old) {
 }
 
 static int manager_reload(Manager *m) {
+        uint64_t started = now_usec(CLOCK_MONOTONIC); /* before the files are read: see reload.c */
+        GuestMatcher matcher = {};
         Settings s;
         int r;
 
-        sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading %s\nMONOTONIC_USEC=%" PRIu64, m->opts.config_path,
-                   now_usec(CLOCK_MONOTONIC));
+        sd_notifyf(0, "RELOADING=1\nSTATUS=Reloading %s\nMONOTONIC_USEC=%" PRIu64, m->opts.config_path, started);
         log_info("Reloading configuration from %s", m->opts.config_path);
-        settings_init(&s);
-        r = config_load(m->opts.config_path, m->opts.dropin_dir, &s, config_report, m);
+        r = config_load_checked(m->opts.config_path, m->opts.dropin_dir, config_report_log, m, &s, &matcher);
         if (r >= 0) {
                 Settings old;
 
                 if (settings_copy(&m->settings, &old) < 0)
                         r = log_error_errno(-ENOMEM, "Out of memory");
                 else {
-                        r = manager_apply_settings(m, &s);
+                        r = manager_apply_settings(m, &s, &matcher);
                         if (r >= 0) {
                                 manager_apply_events(m, &old);
                                 apply_forget_config_errors(&m->apply);
@@ -223,8 +223,9 @@ static int manager_reload(Manager *m) {
                         }
                         settings_done(&old);
                 }
+                guest_matcher_done(&matcher);
+                settings_done(&s);
         }
-        settings_done(&s);
         if (r < 0) {
                 log_error("Configuration not reloaded: keeping the running configuration");
                 m->reload_failed = true;
@@ -233,6 +234,7 @@ static int manager_reload(Manager *m) {
 
         manager_adjust_and_rearm(m, TRIGGER_RELOAD, "reload");
         sd_notify(0, "READY=1");
+        reload_record(m->opts.runtime_dir, m->opts.config_path, m->opts.dropin_dir, started, r);
         return r;
 }
 
@@ -258,6 +260,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 int manager_new(const ManagerOptions *opts, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
+        GuestMatcher matcher = {};
         Settings s;
         int r;
 
@@ -270,13 +273,11 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         settings_init(&m->settings);
         log_set_max_level(opts->debug ? LOG_DEBUG : LOG_INFO);
 
-        settings_init(&s);
-        r = config_load(opts->config_path, opts->dropin_dir, &s, config_report, m);
-        if (r < 0) {
-                settings_done(&s);
+        r = config_load_checked(opts->config_path, opts->dropin_dir, config_report_log, m, &s, &matcher);
+        if (r < 0)
                 return log_error_errno(r, "Invalid configuration in %s, not starting", opts->config_path);
-        }
-        r = manager_apply_settings(m, &s);
+        r = manager_apply_settings(m, &s, &matcher);
+        guest_matcher_done(&matcher);
         settings_done(&s);
         if (r < 0)
                 return r;

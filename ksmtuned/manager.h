@@ -12,6 +12,7 @@
 #include "events.h"
 #include "guests.h"
 #include "latch.h"
+#include "meminfo.h"
 #include "metrics.h"
 #include "policy.h"
 #include "schedule.h"
@@ -23,6 +24,7 @@ typedef struct ManagerOptions {
         const char *dropin_dir; /* NULL: none */
         const char *ksm_dir;
         const char *proc_dir;
+        const char *runtime_dir; /* where reloads are recorded for ksmtuned --reload; NULL: nowhere */
         bool dry_run;
         bool once;
         bool debug; /* --debug: debug level whatever the configuration says */
@@ -57,9 +59,11 @@ typedef struct Manager {
         Metrics metrics;
 
         /* What has been reported, so that a persisting failure is logged once, not every interval. */
-        Latch read_error[_SNAPSHOT_PART_MAX]; /* by SnapshotPart */
+        Latch read_error[_SNAPSHOT_PART_MAX];    /* by SnapshotPart */
+        Latch meminfo_field[_MEMINFO_FIELD_MAX]; /* by MEMINFO_*: a field counted as 0, -ENODATA or -EBADMSG */
         Latch metrics_error;
         bool fallback_reported;
+        bool logfile_in_dir_said; /* LOGFILE named a directory: said so at info */
 } Manager;
 
 int manager_new(const ManagerOptions *opts, Manager **ret);

@@ -47,6 +47,8 @@ typedef struct Snapshot {
         unsigned guests;    /* how many processes counted */
         uint64_t mem_available;
         bool has_mem_available;     /* kernels before 3.14 lack it */
+        unsigned meminfo_missing;   /* 1u << MEMINFO_*: fields meminfo lacks, counted as 0 */
+        unsigned meminfo_malformed; /* 1u << MEMINFO_*: fields not a number of kB, counted as 0 */
         bool has_ksmd_cpu;          /* false at the first adjustment, or without ksmd in /proc */
         unsigned ksmd_cpu_permille; /* ksmd's CPU since the previous adjustment, in ‰ of one CPU */
         uint64_t merged;            /* what unmerging would take back: (pages_sharing + ksm_zero_pages) pages */

@@ -82,7 +82,9 @@ bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_p
  * @ret_guests: NULL, or each guest's figures for the per-guest metrics (guest_list_scan()), read in the
  *              same pass over PROC as the committed memory; free with guest_list_done()
  *
- * Return: 0; a negative errno from meminfo or the guest scan, with @ret_failed saying which. Never logs.
+ * Return: 0; a negative errno from meminfo (-ENODATA, -EBADMSG: its MemTotal; see meminfo_strerror()) or the
+ * guest scan, with @ret_failed saying which. Never logs: fields of meminfo counted as 0 are flagged in
+ * Snapshot.meminfo_missing and Snapshot.meminfo_malformed for the caller to say so.
  */
 int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, GuestList *ret_guests,
                   SnapshotPart *ret_failed) {
@@ -114,6 +116,8 @@ int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, Gue
                 .guest_fallbacks = g.fallbacks,
                 .mem_available = mi.mem_available,
                 .has_mem_available = mi.has_mem_available,
+                .meminfo_missing = mi.missing,
+                .meminfo_malformed = mi.malformed,
         };
         snapshot_read_ksm(src->ksm_fd, &snap);
         snap.has_ksmd_cpu = snapshot_sample_ksmd(src->proc_dir, ks, &snap.ksmd_cpu_permille);

@@ -267,6 +267,38 @@ def test_logfile_and_reopen():
         e.cleanup()
 
 
+def test_logfile_names_directory():
+    """LOGFILE=/var/log/ksmtuned, the original's documented file, is the unit's logs directory now."""
+    e = Env()
+    logdir = os.path.join(e.dir, "logs")
+    os.mkdir(logdir)
+    log = os.path.join(logdir, "ksmtuned.log")
+    old = "Sun Nov 29 10:00:00 UTC 2026: committed 0 free 1000\n"
+    write(log, old)
+    write(e.conf, f"DEBUG=1\nLOGFILE={logdir}\n")
+    said = f"LOGFILE {logdir} is a directory: appending the debug lines to {log}"
+    try:
+        with Daemon(e.args()) as d:
+            assert wait_for(lambda: "adjustment #1" in read(log)), d.output()
+            assert read(log).startswith(old), read(log)
+            assert said in d.output(), d.output()
+            # Reopened at a reload, after a rotation: a new file, mode 0640, and nothing said again.
+            os.rename(log, log + ".1")
+            d.signal(signal.SIGHUP)
+            assert wait_for(lambda: os.path.exists(log) and "adjustment #2 (reload)" in read(log)), d.output()
+            assert os.stat(log).st_mode & 0o7777 == 0o640 & ~current_umask(), oct(os.stat(log).st_mode)
+            assert d.output().count(said) == 1, d.output()
+            assert "Failed to open LOGFILE" not in d.output(), d.output()
+    finally:
+        e.cleanup()
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_fatal_start_errors():
     e = Env(conf="KSM_NPAGES_MIN=2000\nKSM_THRES_COEF=$(reboot)\n")
     try:

@@ -326,7 +326,7 @@ def test_real_kernel_ebusy():
 # ---- /proc/meminfo ----
 
 def test_meminfo_broken_for_one_adjustment():
-    """A directory (EISDIR), malformed text (EBADMSG), missing (ENOENT): each outage skips its adjustments,
+    """A directory (EISDIR), a malformed MemTotal, missing (ENOENT): each outage skips its adjustments,
     is logged once, and the next adjustment works and continues from where it was."""
     e = Env(free=THRES - 1)
     mi = os.path.join(e.proc, "meminfo")
@@ -335,7 +335,8 @@ def test_meminfo_broken_for_one_adjustment():
             wait_adjustment(d, 1)
             n = 1
             outages = [("Is a directory", lambda: (os.unlink(mi), os.mkdir(mi)), lambda: os.rmdir(mi)),
-                       ("Bad message", lambda: e.meminfo(text="MemTotal: 16777216 kB\nMemFree: lots\n"), None),
+                       ("MemTotal is not a positive number of kB", lambda: e.meminfo(text="MemTotal: lots\nMemFree: 1 kB\n"),
+                        None),
                        ("No such file", lambda: os.unlink(mi), None)]
             for i, (why, breakit, repair) in enumerate(outages, 1):
                 breakit()

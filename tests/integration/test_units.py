@@ -21,10 +21,13 @@ UNITS = ("ksm.service", "ksmtuned.service")
 MAX_EXPOSURE = 2.0
 
 
-def render(unit, sbindir):
-    """The unit as meson installs it, with @sbindir@ pointing at sbindir."""
+def render(unit, sbindir, service_type="notify"):
+    """The unit as meson installs it, with @sbindir@ pointing at sbindir (see systemd/meson.build)."""
+    signal = ("ReloadSignal=SIGCONT" if service_type == "notify-reload" else
+              "# Type=notify-reload (the service_type build option) adds ReloadSignal=SIGCONT here.")
     with open(os.path.join(SOURCE_ROOT, "systemd", unit + ".in")) as f:
-        return f.read().replace("@sbindir@", sbindir).replace("@sysconfdir@", "/etc")
+        return (f.read().replace("@sbindir@", sbindir).replace("@sysconfdir@", "/etc")
+                .replace("@service_type@", service_type).replace("@reload_signal@", signal))
 
 
 def test_verify():
@@ -79,4 +82,5 @@ def test_installed_units_match():
         with open(os.path.join(build, "systemd", unit)) as f:
             built = f.read()
         sbindir = re.search(r"^ExecStart=(\S+)/ksm", built, re.M).group(1)
-        assert built == render(unit, sbindir), unit
+        m = re.search(r"^Type=(\S+)", built, re.M)
+        assert built == render(unit, sbindir, m.group(1) if m and unit == "ksmtuned.service" else "notify"), unit

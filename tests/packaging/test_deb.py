@@ -178,14 +178,15 @@ def upgrade_from_debian(name, edit=False, disable=False):
         log = root.read("/var/log/ksmtuned/ksmtuned.log")
         assert log.startswith(old_log), log
         assert "moved the old debug log" in r.stdout, r.stdout
-        # LOGFILE=/var/log/ksmtuned now names a directory. A daemon that appends to ksmtuned.log in it
-        # keeps the admin's debug file growing; one that does not says so in the journal.
-        grew = wait_for(lambda: b"adjustment #1" in root.read("/var/log/ksmtuned/ksmtuned.log"), 5)
-        if not grew:
-            j = root.journal("ksmtuned")
-            assert "Failed to open LOGFILE /var/log/ksmtuned" in j, j
-            print("NOTE: this ksmtuned does not append to LOGFILE when it names a directory; the debug lines "
-                  "of LOGFILE=/var/log/ksmtuned go to the journal only", flush=True)
+        # LOGFILE=/var/log/ksmtuned now names a directory: the daemon appends to ksmtuned.log in it, so the
+        # admin's debug file goes on growing after the old lines, and says so in the journal.
+        assert wait_for(lambda: b"adjustment #1" in root.read("/var/log/ksmtuned/ksmtuned.log"), 10), \
+            root.read("/var/log/ksmtuned/ksmtuned.log") + root.journal("ksmtuned").encode()
+        assert root.read("/var/log/ksmtuned/ksmtuned.log").startswith(old_log)
+        j = root.journal("ksmtuned")
+        assert "LOGFILE /var/log/ksmtuned is a directory: appending the debug lines to " \
+               "/var/log/ksmtuned/ksmtuned.log" in j, j
+        assert "Failed to open LOGFILE" not in j, j
 
 
 def test_upgrade_untouched():

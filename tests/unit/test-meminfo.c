@@ -57,17 +57,64 @@ START_TEST(test_swapcached_first) {
 END_TEST
 
 START_TEST(test_bad_fixtures) {
-        static const char *const bad[] = {
-                "truncated.meminfo",     "malformed-number.meminfo", "no-memtotal.meminfo",
-                "memtotal-zero.meminfo", "overflow.meminfo",         "swapcached-no-cached.meminfo",
+        /* Only MemTotal is needed: every formula divides by it. */
+        static const struct {
+                const char *name;
+                int r;
+        } bad[] = {
+                { "no-memtotal.meminfo", -ENODATA },
+                { "memtotal-zero.meminfo", -EBADMSG },
+                { "overflow.meminfo", -EBADMSG },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *text = fixture_text(bad[i].name);
                 MemInfo m = { .mem_total = 42 };
+                const char *field = NULL;
+                char why[96];
 
-                ck_assert_msg(parse_fixture(bad[i], &m) == -EBADMSG, "%s parsed", bad[i]);
+                ck_assert_msg(meminfo_parse_full(text, &field, &m) == bad[i].r, "%s", bad[i].name);
                 ck_assert_uint_eq(m.mem_total, 42); /* untouched on failure */
+                ck_assert_str_eq(field, "MemTotal");
+                ck_assert_str_eq(meminfo_strerror(bad[i].r, field, why, sizeof(why)),
+                                 bad[i].r == -ENODATA ? "no MemTotal line" : "MemTotal is not a positive number of kB");
         }
+}
+END_TEST
+
+/* As some container views of /proc and kernels write it: a field other than MemTotal missing or malformed
+ * counts as 0, and says which. */
+START_TEST(test_lenient_fixtures) {
+        static const struct {
+                const char *name;
+                unsigned missing, malformed;
+                uint64_t free, buffers, cached;
+                bool has_available;
+        } cases[] = {
+                { "no-buffers.meminfo", 1u << MEMINFO_BUFFERS, 0, 23317584, 0, 1216072, true },
+                { "swapcached-no-cached.meminfo", 1u << MEMINFO_CACHED, 0, 23317584, 48584, 0, true },
+                { "truncated.meminfo", 0, 1u << MEMINFO_CACHED, 23317584, 48584, 0, true },
+                { "malformed-number.meminfo", 0, 1u << MEMINFO_MEM_FREE, 0, 48584, 1216072, true },
+                { "memtotal-only.meminfo",
+                  (1u << MEMINFO_MEM_FREE) | (1u << MEMINFO_MEM_AVAILABLE) | (1u << MEMINFO_BUFFERS) |
+                          (1u << MEMINFO_CACHED),
+                  0, 0, 0, 0, false },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                MemInfo m = {};
+
+                ck_assert_msg(parse_fixture(cases[i].name, &m) == 0, "%s", cases[i].name);
+                ck_assert_uint_eq(m.mem_total, 24731708);
+                ck_assert_msg(m.missing == cases[i].missing, "%s: missing %#x", cases[i].name, m.missing);
+                ck_assert_msg(m.malformed == cases[i].malformed, "%s: malformed %#x", cases[i].name, m.malformed);
+                ck_assert_uint_eq(m.mem_free, cases[i].free);
+                ck_assert_uint_eq(m.buffers, cases[i].buffers);
+                ck_assert_uint_eq(m.cached, cases[i].cached);
+                ck_assert(m.has_mem_available == cases[i].has_available);
+        }
+        ck_assert_str_eq(meminfo_field_name(MEMINFO_BUFFERS), "Buffers");
+        ck_assert_ptr_null(meminfo_field_name(_MEMINFO_FIELD_MAX));
 }
 END_TEST
 
@@ -76,26 +123,30 @@ START_TEST(test_strings) {
                 const char *text;
                 int r;
                 uint64_t total, free, cached;
+                unsigned missing, malformed;
         } cases[] = {
-                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", 0, 100, 50, 2 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", 0, 100, 50, 2, 0x4, 0 },
                 /* No trailing newline, tabs, no unit. */
-                { "MemTotal:\t100\nMemFree:\t50 kB\nBuffers: 1 kB\nCached: 2 kB", 0, 100, 50, 2 },
+                { "MemTotal:\t100\nMemFree:\t50 kB\nBuffers: 1 kB\nCached: 2 kB", 0, 100, 50, 2, 0x4, 0 },
                 /* Order does not matter; the first of a duplicated field wins. */
-                { "Cached: 2 kB\nBuffers: 1 kB\nMemFree: 50 kB\nMemTotal: 100 kB\nMemTotal: 7 kB\n", 0, 100, 50, 2 },
+                { "Cached: 2 kB\nBuffers: 1 kB\nMemFree: 50 kB\nMemTotal: 100 kB\nMemTotal: 7 kB\n", 0, 100, 50, 2, 0x4,
+                  0 },
                 /* The largest value fits. */
                 { "MemTotal: 18446744073709551615 kB\nMemFree: 0 kB\nBuffers: 0 kB\nCached: 0 kB\n", 0, UINT64_MAX, 0,
-                  0 },
-                { "", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\n", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: 100 kB\nMemFree: -50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: 100 MB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: 100 kB junk\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 99999999999999999999 kB\n", -EBADMSG, 0, 0,
-                  0 },
-                /* A field name must start the line. */
-                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\n Cached: 2 kB\n", -EBADMSG, 0, 0, 0 },
-                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nSwapCached: 2 kB\n", -EBADMSG, 0, 0, 0 },
+                  0, 0x4, 0 },
+                { "", -ENODATA, 0, 0, 0, 0, 0 },
+                { "MemFree: 50 kB\n", -ENODATA, 0, 0, 0, 0, 0 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\n", 0, 100, 50, 0, 0x14, 0 },
+                { "MemTotal: 100 kB\nMemFree: -50 kB\nBuffers: 1 kB\nCached: 2 kB\n", 0, 100, 0, 2, 0x4, 0x2 },
+                { "MemTotal: 100 MB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0, 0, 0 },
+                { "MemTotal: 100 kB junk\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0, 0, 0 },
+                { "MemTotal: kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", -EBADMSG, 0, 0, 0, 0, 0 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nCached: 99999999999999999999 kB\n", 0, 100, 50, 0,
+                  0x4, 0x10 },
+                /* A field name must start the line, and end at its colon. */
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\n Cached: 2 kB\n", 0, 100, 50, 0, 0x14, 0 },
+                { "MemTotal: 100 kB\nMemFree: 50 kB\nBuffers: 1 kB\nSwapCached: 2 kB\n", 0, 100, 50, 0, 0x14, 0 },
+                { "MemTotal: 100 kB\nMemFreeX: 50 kB\nBuffers: 1 kB\nCached: 2 kB\n", 0, 100, 0, 2, 0x6, 0 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -108,6 +159,8 @@ START_TEST(test_strings) {
                 ck_assert_uint_eq(m.mem_total, cases[i].total);
                 ck_assert_uint_eq(m.mem_free, cases[i].free);
                 ck_assert_uint_eq(m.cached, cases[i].cached);
+                ck_assert_msg(m.missing == cases[i].missing, "case %zu: missing %#x", i, m.missing);
+                ck_assert_msg(m.malformed == cases[i].malformed, "case %zu: malformed %#x", i, m.malformed);
                 ck_assert(!m.has_mem_available);
         }
 }
@@ -159,6 +212,7 @@ START_TEST(test_read_missing) {
         MemInfo m = {};
 
         ck_assert_int_eq(meminfo_read(tmpdir, &m), -ENOENT);
+        ck_assert_str_eq(meminfo_strerror(-ENOENT, NULL, path, sizeof(path)), "No such file or directory");
         snprintf(path, sizeof(path), "%s/nonexistent", tmpdir);
         ck_assert_int_eq(meminfo_read(path, &m), -ENOENT);
 }
@@ -186,6 +240,7 @@ static Suite *meminfo_suite(void) {
         tcase_add_test(tc, test_old_kernel);
         tcase_add_test(tc, test_swapcached_first);
         tcase_add_test(tc, test_bad_fixtures);
+        tcase_add_test(tc, test_lenient_fixtures);
         tcase_add_test(tc, test_strings);
         suite_add_tcase(s, tc);
 
