@@ -9,7 +9,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 SKIP = 77  # meson's exit status for a skipped test
 CI = os.environ.get("CI") == "true"
@@ -81,34 +80,6 @@ def need_real_ksm():
     need_root("the real kernel KSM")
     if not os.access(os.path.join(REAL_KSM, "run"), os.W_OK):
         skip_or_fail(f"{REAL_KSM}/run is missing or not writable")
-
-
-class Results:
-    """Run test functions, print one line each, end with 'N passed, N failed'."""
-
-    def __init__(self, name):
-        self.name = name
-        self.passed = 0
-        self.failed = 0
-
-    def run(self, fn, *args):
-        label = fn.__name__
-        try:
-            fn(*args)
-        except Exception:  # noqa: BLE001 - any failure of a test is reported and counted
-            self.failed += 1
-            print(f"FAIL {label}", flush=True)
-            traceback.print_exc(file=sys.stdout)
-        else:
-            self.passed += 1
-            print(f"ok   {label}", flush=True)
-
-    def finish(self):
-        print(f"{self.name}: {self.passed} passed, {self.failed} failed", flush=True)
-        if self.passed + self.failed == 0:
-            print("no test ran", flush=True)
-            sys.exit(1)
-        sys.exit(1 if self.failed else 0)
 
 
 def write(path, text):

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import tempfile
 
-from ksmtest import (KSMCTL, KSMTUNED, SOURCE_ROOT, Daemon, Results, ksm_values, make_ksm_dir, make_proc, read,
+from ksmtest import (KSMCTL, KSMTUNED, SOURCE_ROOT, Daemon, ksm_values, make_ksm_dir, make_proc, read,
                      wait_for, write)
 
 FIXTURES = os.environ.get("FIXTURES") or os.path.join(SOURCE_ROOT, "tests", "fixtures")
@@ -127,13 +127,3 @@ def test_ksmctl_unmerge_names_what_is_missing():
         assert ksm_values(e.ksm)["run"] == "1"
     finally:
         e.cleanup()
-
-
-TESTS = [test_daemon_without_buffers, test_daemon_with_malformed_cached, test_fixtures_start_the_daemon,
-         test_memtotal_is_fatal_and_named, test_ksmctl_unmerge_names_what_is_missing]
-
-if __name__ == "__main__":
-    res = Results("meminfo")
-    for t in TESTS:
-        res.run(t)
-    res.finish()

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import tempfile
 
-from ksmtest import (KSMTUNED, SOURCE_ROOT, Daemon, Results, ksm_values, make_ksm_dir, make_proc, meminfo_text,
+from ksmtest import (KSMTUNED, SOURCE_ROOT, Daemon, ksm_values, make_ksm_dir, make_proc, meminfo_text,
                      read, wait_for, write)
 
 GIB = 1024 * 1024  # kB
@@ -267,16 +267,3 @@ def test_notify_reload_unit():
         assert "RuntimeDirectory=ksmtuned\n" in service, service
     finally:
         shutil.rmtree(d, ignore_errors=True)
-
-
-TESTS = [test_check_config_valid_and_invalid, test_check_config_needs_no_root_and_writes_nothing,
-         test_reload_in_force_when_it_returns, test_reload_waits_for_a_busy_daemon,
-         test_reload_refused_leaves_the_daemon_untouched,
-         test_reload_of_a_deleted_file_takes_the_defaults, test_reload_the_daemon_refuses, test_reload_usage_errors,
-         test_notify_reload_unit]
-
-if __name__ == "__main__":
-    res = Results("reload and check-config")
-    for t in TESTS:
-        res.run(t)
-    res.finish()

@@ -11,7 +11,7 @@ import signal
 import tempfile
 
 import test_systemd as sd
-from ksmtest import REAL_KSM, RealKsm, Results, need_real_ksm, read, skip_or_fail, wait_for, write
+from ksmtest import REAL_KSM, RealKsm, need_real_ksm, read, skip_or_fail, write
 
 UNIT = "ksmtuned"
 GOOD = "KSM_THRES_COEF=100\nKSM_MONITOR_INTERVAL=3600\nKSM_NPAGES_MAX=100000\nDEBUG=1\n"
@@ -25,6 +25,7 @@ def setup_module():
     """Stage the install, save the real KSM knobs, boot the container and install the units, once."""
     if STATE:
         return
+    signal.signal(signal.SIGTERM, sd.on_sigterm)
     need_real_ksm()
     for tool in ("systemd-nspawn", "nsenter", "meson"):
         if not shutil.which(tool):
@@ -124,28 +125,3 @@ def test_deleted_file_reloads_the_defaults():
     assert ct.show(UNIT, "MainPID")["MainPID"] == pid, ct.diag()
     r = ct.systemctl("stop", UNIT)
     assert r.returncode == 0, f"systemctl stop failed: {r.stderr}{ct.diag()}"
-
-
-TESTS = [test_good_change_in_force_when_reload_returns, test_broken_file_fails_and_keeps_the_daemon,
-         test_deleted_file_reloads_the_defaults]
-
-
-def main():
-    signal.signal(signal.SIGTERM, sd.on_sigterm)
-    res = Results("reload under systemd")
-    try:
-        setup_module()
-        for t in TESTS:
-            res.run(t)
-        if res.failed and STATE.get("ct"):
-            print(f"--- the container's journal (last 150 lines):\n{STATE['ct'].journal_tail(lines=150)}", flush=True)
-    except sd.Interrupted as e:
-        print(f"FAIL interrupted by {e}", flush=True)
-        res.failed += 1
-    finally:
-        teardown_module()
-    res.finish()
-
-
-if __name__ == "__main__":
-    main()
