@@ -194,6 +194,14 @@ static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guest
         }
         if (ksmd_was == 0 && m->ksmd.pid == -1)
                 log_debug("ksmd is not in %s: its CPU use is not measured", m->opts.proc_dir);
+        /* Once: a ksmd whose stat does not parse is not looked for again until a reload (a pass over /proc). */
+        if (m->ksmd.error < 0 && !m->ksmd_error_reported) {
+                log_warning_errno(
+                        m->ksmd.error,
+                        "Cannot read utime and stime of ksmd from %s/%d/stat: %m; its CPU use is not measured",
+                        m->opts.proc_dir, (int) m->ksmd.error_pid);
+                m->ksmd_error_reported = true;
+        }
         return 0;
 }
 

@@ -63,6 +63,7 @@ typedef struct Manager {
         Latch meminfo_field[_MEMINFO_FIELD_MAX]; /* by MEMINFO_*: a field counted as 0, -ENODATA or -EBADMSG */
         Latch metrics_error;
         bool fallback_reported;
+        bool ksmd_error_reported; /* the warning about ksmd's unreadable stat is out */
         bool logfile_in_dir_said; /* LOGFILE named a directory: said so at info */
 } Manager;
 

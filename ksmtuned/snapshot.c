@@ -53,16 +53,23 @@ void snapshot_read_ksm(int ksm_fd, Snapshot *snap) {
 bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_permille) {
         uint64_t ticks, now = now_usec(CLOCK_MONOTONIC);
         bool have = false;
+        int r;
 
         if (ks->pid == 0 && ksmd_find(proc_dir, &ks->pid) < 0)
                 ks->pid = -1;
         if (ks->pid <= 0)
                 return false;
-        if (ksmd_cpu_ticks(proc_dir, ks->pid, &ticks) < 0) {
+        r = ksmd_cpu_ticks(proc_dir, ks->pid, &ticks);
+        if (r < 0) {
+                if (r != -ESRCH) { /* not gone: its stat did not read or parse */
+                        ks->error = r;
+                        ks->error_pid = ks->pid;
+                }
                 ks->pid = 0; /* look again next time */
                 ks->have_sample = false;
                 return false;
         }
+        ks->error = 0;
         if (ks->have_sample && now > ks->usec && ticks >= ks->ticks) {
                 double secs = (double) (ticks - ks->ticks) / (double) sysconf(_SC_CLK_TCK);
                 double permille = secs * 1e9 / (double) (now - ks->usec);

@@ -13,8 +13,10 @@
 typedef struct KsmdSampler {
         pid_t pid; /* 0: not looked for yet; -1: not found (until the next reset to 0) */
         bool have_sample;
-        uint64_t ticks; /* clock ticks since boot */
-        uint64_t usec;  /* CLOCK_MONOTONIC at the sample */
+        uint64_t ticks;  /* clock ticks since boot */
+        uint64_t usec;   /* CLOCK_MONOTONIC at the sample */
+        int error;       /* -errno of the last failed read of ksmd's PID/stat other than "gone"; 0 after a good one */
+        pid_t error_pid; /* the PID that read was of */
 } KsmdSampler;
 
 /* Where to read from, and what counts as a guest. */

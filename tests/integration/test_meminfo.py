@@ -127,3 +127,32 @@ def test_ksmctl_unmerge_names_what_is_missing():
         assert ksm_values(e.ksm)["run"] == "1"
     finally:
         e.cleanup()
+
+
+def ksmd_stat(utime):
+    """ksmd's /proc/PID/stat as the kernel writes it (PID 37, a child of kthreadd, PF_KTHREAD)."""
+    return f"37 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 {utime} 0 0 0 25 5 1 0 5 0 0 18446744073709551615\n"
+
+
+def test_ksmd_stat_malformed_is_named_once():
+    """ksmd's stat that stops parsing: one warning naming the file and its fields, and the adjustments go on
+    (ksmd's CPU is an input only of KSM_CPU_BUDGET and the adaptive policy)."""
+    e = Env(WITH_BUFFERS)
+    stat = os.path.join(e.proc, "37", "stat")
+    write(e.conf, "KSM_MONITOR_INTERVAL=3600\nKSM_LIBVIRT_URI=\nKSM_KVM_EVENTS=0\n")
+    write(stat, ksmd_stat(100))
+    try:
+        with Daemon(e.args()) as d:
+            n = 1
+            assert wait_for(lambda: "adjustment #1 " in d.output(), 60), d.output()
+            write(stat, ksmd_stat("lots"))
+            for _ in range(3):
+                n += 1
+                d.signal(signal.SIGUSR1)
+                assert wait_for(lambda: f"adjustment #{n} " in d.output(), 60), d.output()
+            out = d.output()
+            warned = re.findall(r"^warning: Cannot read utime and stime of ksmd from (.*)$", out, re.M)
+            assert len(warned) == 1 and warned[0].startswith(f"{e.proc}/37/stat: "), out
+            assert d.stop() == 0
+    finally:
+        e.cleanup()
