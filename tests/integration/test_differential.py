@@ -172,16 +172,23 @@ def need_original():
 
 # ---------------------------------------------------------------- the private namespace
 
-def reexec_in_namespace(env):
-    """Become PID 1 of a private mount and PID namespace; only returns (as that PID 1) if it worked."""
-    if os.environ.get("KSMDIFF_INNER") == "1":
-        return
+def namespace_command():
+    """The unshare command that runs the rest as PID 1 of a private mount and PID namespace (everything in
+    it dies with it), once it is known to work here."""
     if not shutil.which("unshare"):
         skip_or_fail("unshare (util-linux) is missing")
     base = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--kill-child"]
     probe = subprocess.run(base + ["true"], capture_output=True, text=True)
     if probe.returncode != 0:
         skip_or_fail(f"unshare does not work here: {probe.stderr.strip()}")
+    return base
+
+
+def reexec_in_namespace(env):
+    """Become PID 1 of a private mount and PID namespace; only returns (as that PID 1) if it worked."""
+    if os.environ.get("KSMDIFF_INNER") == "1":
+        return
+    base = namespace_command()
     sys.stdout.flush()
     os.execvpe("unshare", base + [sys.executable] + sys.argv, dict(os.environ, KSMDIFF_INNER="1", **env))
 
@@ -848,12 +855,7 @@ if pytest and not INNER:
         # The inner run is ours: it holds no lock of its own (this process holds the real parts' lock).
         env = {k: v for k, v in os.environ.items() if k != "KSMTEST_REAL_LOCK"}
         env.update(KSMDIFF_INNER="1", KSMDIFF_DEB=need_original())
-        if not shutil.which("unshare"):
-            skip_or_fail("unshare (util-linux) is missing")
-        base = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--mount-proc", "--kill-child"]
-        probe = subprocess.run(base + ["true"], capture_output=True, text=True)
-        if probe.returncode != 0:
-            skip_or_fail(f"unshare does not work here: {probe.stderr.strip()}")
+        base = namespace_command()
         args = [a for a in sys.argv[1:] if a.startswith("-k")] or []
         cmd = base + [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", "-rfEs", *args,
                       os.path.abspath(__file__)]
