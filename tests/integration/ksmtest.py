@@ -3,6 +3,7 @@
 
 import fcntl
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -69,6 +70,16 @@ def all_skipped_is_skip(session, exitstatus):
     ran = sum(len(stats.get(k, [])) for k in ("passed", "failed", "error", "xfailed", "xpassed"))
     if ran == 0 and stats.get("skipped"):
         session.exitstatus = SKIP
+
+
+def asan_instrumented(path):
+    """True when the program at path is built with a sanitizer runtime: gcc links libasan dynamically,
+    clang links its runtime statically, so look for either."""
+    ldd = subprocess.run(["ldd", path], capture_output=True, text=True)
+    if re.search(r"lib(asan|hwasan|tsan|msan)", ldd.stdout):
+        return True
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
 
 
 def need_root(what="this test"):

@@ -8,8 +8,7 @@ import signal
 import subprocess
 import tempfile
 
-from ksmtest import (Daemon, replace, KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read,
-                     wait_for, write)
+from ksmtest import (KSMTUNED, Daemon, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, replace, wait_for, write)
 
 GIB = 1024 * 1024  # kB
 TOTAL = 16 * GIB   # sleep 10, thres 3355443 with the defaults

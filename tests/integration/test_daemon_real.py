@@ -9,8 +9,7 @@ import tempfile
 
 import pytest
 
-from ksmtest import (Daemon, FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, ksm_values, need_real_ksm,
-                     wait_for, write)
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, RealKsm, ksm_values, need_real_ksm, wait_for, write)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, RealKsm, ksm_values, make_ksm_dir, make_proc,
-                     meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, Daemon, RealKsm, asan_instrumented, ksm_values, make_ksm_dir,
+                     make_proc, meminfo_text, need_root, read, skip_or_fail, wait_for, write)
 
 GIB = 1024 * 1024  # kB
 TOTAL = 16 * GIB   # sleep 10 ms, threshold 3355443 kB with the defaults
@@ -542,7 +542,10 @@ def test_signal_storm():
             # How many signals one adjustment absorbs depends on scheduling: never more adjustments than asked.
             assert 1 <= n <= 20000, n
             assert fds1 == fds0, (fds0, fds1)
-            assert rss1 - rss0 < 2048, (rss0, rss1)
+            # Memory that stays: the plain build's RSS. ASan's allocator keeps freed chunks in its own caches
+            # and quarantine, so its RSS says nothing of leaks; LeakSanitizer checks those at exit there.
+            if not asan_instrumented(KSMTUNED):
+                assert rss1 - rss0 < 2048, (rss0, rss1)
             # Coalescing, whatever the scheduler does: signals that arrive while the daemon cannot run are one
             # pending SIGUSR1 and one pending SIGHUP when it can, and cause at most two adjustments.
             d.signal(signal.SIGSTOP)

@@ -9,8 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from ksmtest import (Daemon, KSMTUNED, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, wait_for,
-                     write)
+from ksmtest import (KSMTUNED, Daemon, ksm_values, make_ksm_dir, make_proc, meminfo_text, read, wait_for, write)
 
 GIB = 1024 * 1024
 TOTAL = 16 * GIB

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, need_real_ksm, read, skip_or_fail, wait_for,
-                     write)
+from ksmtest import (FAKE_GUEST, KSMTUNED, REAL_KSM, RealKsm, asan_instrumented, need_real_ksm, read, skip_or_fail,
+                     wait_for, write)
 
 BUILD_ROOT = os.environ.get("BUILD_ROOT") or os.path.dirname(os.path.dirname(os.path.abspath(KSMTUNED or ".")))
 # Where the staged install appears in the container: not under /home or /root, which ProtectHome= hides.
@@ -121,8 +121,7 @@ def rewrite_unit(text, stage):
 
 
 def asan_build():
-    r = subprocess.run(["ldd", KSMTUNED], capture_output=True, text=True)
-    return "libasan" in r.stdout
+    return asan_instrumented(KSMTUNED)
 
 
 def pid_ns(pid):

@@ -11,13 +11,12 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import tempfile
 
 import pytest
 
-from ksmtest import (Daemon, replace, KSMTUNED, ksm_values, make_ksm_dir, make_proc,
-                     meminfo_text, need_root, read, skip_or_fail, wait_for, write)
+from ksmtest import (KSMTUNED, Daemon, asan_instrumented, ksm_values, make_ksm_dir, make_proc, meminfo_text, need_root,
+                     read, replace, skip_or_fail, wait_for, write)
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -37,15 +36,6 @@ TOTAL = 16 * GIB
 THRES = 3355443
 SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "valgrind.supp")
 WAIT = 60  # seconds: everything is ~20-50 times slower under memcheck; a failure bound, never waited out
-
-
-def asan_instrumented(path):
-    """gcc links libasan dynamically; clang links its runtime statically: look for either."""
-    ldd = subprocess.run(["ldd", path], capture_output=True, text=True)
-    if re.search(r"lib(asan|hwasan|tsan|msan)", ldd.stdout):
-        return True
-    with open(path, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 class Valgrind(Daemon):
