@@ -115,13 +115,9 @@ def rewrite_unit(text, stage):
         out.append(line)
         # An AddressSanitizer build's leak check stops the world with ptrace, which the units' sandbox
         # forbids; leaks are checked by every other test and by valgrind, so the sandbox stays as shipped.
-        if line == "[Service]" and asan_build():
+        if line == "[Service]" and asan_instrumented(KSMTUNED):
             out.append("Environment=ASAN_OPTIONS=detect_leaks=0")
     return "\n".join(out) + "\n"
-
-
-def asan_build():
-    return asan_instrumented(KSMTUNED)
 
 
 def pid_ns(pid):
