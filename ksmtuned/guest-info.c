@@ -17,22 +17,6 @@ typedef struct ListState {
         size_t alloc;
 } ListState;
 
-static int read_comm(int procfd, const char *pid, char **ret) {
-        char path[NAME_MAX + 16];
-        char *text = NULL;
-        size_t n;
-        int r;
-
-        snprintf(path, sizeof(path), "%s/comm", pid);
-        r = read_full_file_at(procfd, path, 64, &text, &n);
-        if (r < 0)
-                return r;
-        if (n > 0 && text[n - 1] == '\n')
-                text[n - 1] = '\0';
-        *ret = text;
-        return 0;
-}
-
 static int list_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata) {
         ListState *s = userdata;
         _cleanup_free_ char *cmdline = NULL, *name = NULL;
@@ -53,8 +37,15 @@ static int list_one(int procfd, const char *pid, uint64_t rss_kb, void *userdata
                 size = 0;
         if (size > 0 && ksm_proc_cmdline_name(cmdline, size, &name) >= 0)
                 g.named = true;
-        else if (read_comm(procfd, pid, &name) < 0)
-                return 0; /* gone since */
+        else {
+                char comm[GUEST_COMM_MAX];
+
+                if (guest_read_comm(procfd, pid, comm) < 0)
+                        return 0; /* gone since */
+                name = strdup(comm);
+                if (!name)
+                        return -ENOMEM;
+        }
 
         g.ksm_error = ksm_proc_stat_read(procfd, pid, &g.ksm);
         if (g.ksm_error < 0)

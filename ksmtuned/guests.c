@@ -131,16 +131,25 @@ static ssize_t read_pid_file(int procfd, const char *pid, const char *name, char
         return n;
 }
 
-static bool match_comm(const GuestMatcher *m, int procfd, const char *pid) {
-        char comm[64];
+/**
+ * guest_read_comm() - the process name of PID under @procfd (a /proc directory fd), without its newline.
+ * @ret: at least GUEST_COMM_MAX bytes.
+ *
+ * Return: the bytes read (0 for an empty file), or -errno when the process is gone or its comm unreadable.
+ */
+int guest_read_comm(int procfd, const char *pid, char *ret) {
         ssize_t n;
 
-        n = read_pid_file(procfd, pid, "comm", comm, sizeof(comm));
-        if (n <= 0)
-                return false;
-        if (comm[n - 1] == '\n')
-                comm[n - 1] = '\0';
-        return regexec(&m->comm, comm, 0, NULL, 0) == 0;
+        n = read_pid_file(procfd, pid, "comm", ret, GUEST_COMM_MAX);
+        if (n > 0 && ret[n - 1] == '\n')
+                ret[n - 1] = '\0';
+        return (int) n;
+}
+
+static bool match_comm(const GuestMatcher *m, int procfd, const char *pid) {
+        char comm[GUEST_COMM_MAX];
+
+        return guest_read_comm(procfd, pid, comm) > 0 && regexec(&m->comm, comm, 0, NULL, 0) == 0;
 }
 
 static bool match_cmdline(const GuestMatcher *m, int procfd, const char *pid) {

@@ -26,6 +26,10 @@ typedef int (*GuestVisit)(int procfd, const char *pid, uint64_t rss_kb, void *us
 
 int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit, void *userdata);
 void guests_count(int procfd, const char *pid, uint64_t rss_kb, int source, GuestTotals *t);
+
+/* The size of a buffer for a process name from /proc/PID/comm (the kernel's TASK_COMM_LEN is 16). */
+#define GUEST_COMM_MAX 64
+int guest_read_comm(int procfd, const char *pid, char *ret);
 int guests_scan(const char *proc_dir, const GuestMatcher *m, int source, GuestTotals *ret);
 int statm_parse_rss_kb(const char *text, long page_size, uint64_t *ret);
 int smaps_rollup_parse_pss(const char *text, uint64_t *ret);
