@@ -24,14 +24,17 @@ static void on_stop(int sig) {
 
 static int usage(const char *argv0) {
         fprintf(stderr,
-                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm] [--steady] [--fork]\n"
-                "       [ignored args...]\n"
+                "Usage: %s RSS_MIB [--mergeable] [--fill random|same|sharedPCT] [--kvm|--kvm-first] [--steady]\n"
+                "       [--fork] [ignored args...]\n"
                 "  --fill random     every page different (default): nothing to merge\n"
                 "  --fill same       every page identical\n"
                 "  --fill sharedPCT  the first PCT %% of the pages (rounded down) hold content that depends only\n"
                 "                    on the page's index, the same in every process started so; the rest are\n"
                 "                    unique to this process (e.g. shared90)\n"
-                "  --kvm             create a KVM VM (KVM_CREATE_VM) and keep it: the kernel announces it\n"
+                "  --kvm             create a KVM VM (KVM_CREATE_VM) and keep it: the kernel announces it;\n"
+                "                    created once the memory is filled\n"
+                "  --kvm-first       the same, but the VM is created before the memory is mapped and filled,\n"
+                "                    as a VMM does: the kernel announces it before the memory exists\n"
                 "  --steady          before saying ready, make every page mapped so far resident and keep it\n"
                 "                    so (mlockall MCL_CURRENT): the RSS read after 'ready' stays put\n"
                 "  --fork            then fork once (\"child PID\" precedes \"ready\"): parent and child share\n"
@@ -96,6 +99,34 @@ static void fill(uint8_t *mem, size_t size, size_t page, enum Fill how, unsigned
 }
 
 /*
+ * Create a KVM VM and keep it. It holds no memory of ours; it exists so that the kernel sends its create and
+ * destroy uevents (the destroy one when the process exits and the descriptors close).
+ * Return: 0 with both descriptors set, or -errno (after a message on stderr).
+ */
+static int create_vm(int *ret_kvm_fd, int *ret_vm_fd) {
+        int kvm_fd, vm_fd, r;
+
+        kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+        if (kvm_fd < 0) {
+                r = -errno;
+                perror("/dev/kvm");
+                return r;
+        }
+        do
+                vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+        while (vm_fd < 0 && errno == EINTR);
+        if (vm_fd < 0) {
+                r = -errno;
+                perror("ioctl(KVM_CREATE_VM)");
+                close(kvm_fd);
+                return r;
+        }
+        *ret_kvm_fd = kvm_fd;
+        *ret_vm_fd = vm_fd;
+        return 0;
+}
+
+/*
  * Fork a process that holds the same pages as this one, copy-on-write, until this one ends; the child never
  * returns. @mem is made read-only first: mlockall() faults a writable private mapping in for writing, which
  * would give the child (and this process) copies of every page. Return: the child's PID, or -1.
@@ -148,7 +179,7 @@ static pid_t fork_sharer(void *mem, size_t size, bool steady, const sigset_t *ol
 }
 
 int main(int argc, char *argv[]) {
-        bool mergeable = false, kvm = false, steady = false, fork_child = false;
+        bool mergeable = false, kvm = false, kvm_first = false, steady = false, fork_child = false;
         enum Fill how = FILL_RANDOM;
         unsigned pct = 0;
         const char *comm;
@@ -172,6 +203,8 @@ int main(int argc, char *argv[]) {
                         mergeable = true;
                 else if (strcmp(argv[i], "--kvm") == 0)
                         kvm = true;
+                else if (strcmp(argv[i], "--kvm-first") == 0)
+                        kvm_first = true;
                 else if (strcmp(argv[i], "--steady") == 0)
                         steady = true;
                 else if (strcmp(argv[i], "--fork") == 0)
@@ -208,6 +241,11 @@ int main(int argc, char *argv[]) {
         signal(SIGTERM, on_stop);
         signal(SIGINT, on_stop);
 
+        /* --kvm-first: the VM exists before its memory, as with a VMM, which creates the VM and then maps and
+         * fills the guest's memory; the kernel's create uevent comes before there is anything to merge. */
+        if (kvm_first && create_vm(&kvm_fd, &vm_fd) < 0)
+                return 1;
+
         page = (size_t) sysconf(_SC_PAGESIZE);
         size = (size_t) mib << 20;
         if (size > 0) {
@@ -223,22 +261,9 @@ int main(int argc, char *argv[]) {
                 fill(mem, size, page, how, pct);
         }
 
-        /* The VM holds no memory of ours; it exists so that the kernel sends its create and destroy uevents
-         * (the destroy one when the process exits and the descriptors close). */
-        if (kvm) {
-                kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-                if (kvm_fd < 0) {
-                        perror("/dev/kvm");
-                        return 1;
-                }
-                do
-                        vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
-                while (vm_fd < 0 && errno == EINTR);
-                if (vm_fd < 0) {
-                        perror("ioctl(KVM_CREATE_VM)");
-                        return 1;
-                }
-        }
+        /* --kvm: the VM once the memory is there. With --kvm-first as well, there is one VM, the first. */
+        if (kvm && vm_fd < 0 && create_vm(&kvm_fd, &vm_fd) < 0)
+                return 1;
 
         /* Without this, the first run of the code after "ready" (stdio, sigsuspend, the signal frame) faults
          * in pages of libc and of the stack, and the RSS a test read at "ready" grows by some 10 pages a
