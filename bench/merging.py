@@ -469,6 +469,9 @@ def run(args, bins, deb, tmp):
             rows.append(median_row(rs, args.duration))
     table = bl.md_table(head, rows)
     notes += issue17_verdict(results, args)
+    if results:
+        notes.append(f"the first {args.merge_guests} processes were all ready (memory filled) after: "
+                     + ", ".join(f"{r['label']} {r['ready']:.1f} s" for r in results))
     for r in results:
         adj = r["adjustments"]
         if adj:

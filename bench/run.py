@@ -312,7 +312,7 @@ def table3_text(args, r):
     n, m = args.merge_guests, args.guest_mib
     dup = m * 1024 * 1024 // bl.PAGE * 90 // 100
     late = args.late_at if args.late_at < args.duration else args.duration * 2 / 3
-    runs = f"; {args.runs} runs of each, round-robin" if args.runs > 1 else ""
+    runs = f" ({args.runs} runs of each, round-robin)" if args.runs > 1 else ""
     return (f"{n} processes x {m} MiB, 90 % of each identical across them ({n * dup} pages to merge, "
             f"{(n - 1) * dup * bl.PAGE / 2**20:.0f} MiB to save), mergeable, each creating a KVM VM before it maps "
             f"and fills its memory (--kvm-first); one more at {late:.0f} s (the late arrival, {dup} more pages to "
