@@ -3,7 +3,7 @@
 """ksmtuned's benchmarks, ours against Debian's original script: three tables (see bench/README.md).
 
 Not a test. Run as root:
-    meson compile -C build bench-all                    # all three tables, about 25 minutes
+    meson compile -C build bench-all                    # all three tables, about 30 minutes
     python3 bench/run.py --build build --all            # the same
     meson compile -C build bench                        # table 1 only, 300 idle processes
     python3 bench/run.py --build build --tables 2,3 --duration 60
@@ -82,9 +82,15 @@ def parse_args(argv=None):
                     "(2/3 of --duration when that is shorter)")
     t3.add_argument("--policies", default=merging.DEFAULT_POLICIES,
                     help="which policies, in order; also kernel-advisor-after (the advisor switched on once the "
-                    "workload is there)")
-    t3.add_argument("--merge-procs", type=int, default=4, dest="merge_guests", help="processes of the workload")
-    t3.add_argument("--guest-mib", type=int, default=512, help="MiB per process of the workload")
+                    "workload is there). fixed-fastest (no tuner, pages_to_scan 10000, sleep_millisecs 10, run 1) "
+                    "is the reference issue 17's targets for ours-adaptive are judged against")
+    t3.add_argument("--runs", type=int, default=1,
+                    help="run the whole list of policies this many times, round-robin: a row per policy per run, "
+                    "and with more than one a median row per policy")
+    t3.add_argument("--merge-procs", type=int, default=4, dest="merge_guests",
+                    help="processes of the workload (the late arrival is one more)")
+    t3.add_argument("--guest-mib", type=int, default=512,
+                    help="MiB per process of the workload, the late arrival's too; the targets follow it")
     t3.add_argument("--step", type=float, default=0.25, help="seconds between samples")
     t3.add_argument("--print-every", type=float, default=30, help="seconds between progress lines")
     t3.add_argument("--retries", type=int, default=1,
@@ -98,6 +104,8 @@ def parse_args(argv=None):
     args.tables = sorted({int(x) for x in tables.split(",") if x})
     if not set(args.tables) <= {1, 2, 3}:
         ap.error("--tables takes 1, 2 and 3")
+    if args.runs < 1 or args.merge_guests < 1 or args.guest_mib < 1:
+        ap.error("--runs, --merge-procs and --guest-mib take a positive number")
     args.procs = args.procs or (ALL_PROCS if args.all else "300")
     return args
 
@@ -304,10 +312,13 @@ def table3_text(args, r):
     n, m = args.merge_guests, args.guest_mib
     dup = m * 1024 * 1024 // bl.PAGE * 90 // 100
     late = args.late_at if args.late_at < args.duration else args.duration * 2 / 3
+    runs = f" ({args.runs} runs of each, round-robin)" if args.runs > 1 else ""
     return (f"{n} processes x {m} MiB, 90 % of each identical across them ({n * dup} pages to merge, "
-            f"{(n - 1) * dup * bl.PAGE / 2**20:.0f} MiB to save), mergeable, each holding a KVM VM; one more at "
-            f"{late:.0f} s (the late arrival); {args.duration:.0f} s per policy, t = 0 when the workload is "
-            "launched, the policy started just before; KSM forced on for the tuners (KSM_THRES_COEF=100):\n\n"
+            f"{(n - 1) * dup * bl.PAGE / 2**20:.0f} MiB to save), mergeable, each creating a KVM VM before it maps "
+            f"and fills its memory (--kvm-first); one more at {late:.0f} s (the late arrival, {dup} more pages to "
+            f"merge, {dup * bl.PAGE / 2**20:.0f} MiB to save); {args.duration:.0f} s per policy{runs}, t = 0 when "
+            "the workload is launched, the policy started just before; KSM forced on for the tuners "
+            "(KSM_THRES_COEF=100):\n\n"
             + r["table"] + "\n\n" + "\n".join(f"- {x}" for x in r["notes"]) + "\n")
 
 
