@@ -285,6 +285,12 @@ class Ours:
     def stop(self):
         stop_pid(self.proc)
         self.thread.join(5)
+        # For whoever tunes a policy: its whole --debug output, stamped in seconds since the run began.
+        keep = os.environ.get("KSMTUNED_BENCH_LOG")
+        if keep:
+            with self.cond, open(keep, "a") as f:
+                t0 = self.lines[0][0] if self.lines else 0
+                f.writelines(f"{t - t0:9.3f} {line}\n" for t, line in self.lines)
 
 
 def is_adjustment(line):
