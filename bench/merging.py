@@ -21,6 +21,7 @@ arrival's, ksmd's CPU time (utime + stime of the kernel thread ksmd). The real K
 judged against the fixed-fastest rows of the same invocation (see issue17_verdict()).
 """
 
+import json
 import os
 import statistics
 import subprocess
@@ -453,12 +454,11 @@ def run(args, bins, deb, tmp):
                     continue
                 r["label"], r["run"] = label, k
                 results.append(r)
-            # For whoever tunes a policy: every sample of the run, one JSON object per line.
-            keep = os.environ.get("KSMTUNED_BENCH_SAMPLES")
-            if keep:
-                import json
-                with open(keep, "a") as f:
-                    f.write(json.dumps({"policy": r["name"], "late_t": r["late_t"], "samples": r["samples"]}) + "\n")
+                # For whoever tunes a policy: every sample of the run, one JSON object per line.
+                keep = os.environ.get("KSMTUNED_BENCH_SAMPLES")
+                if keep:
+                    with open(keep, "a") as f:
+                        f.write(json.dumps({"policy": label, "late_t": r["late_t"], "samples": r["samples"]}) + "\n")
                 print("    " + " | ".join(row(r, args.duration)), flush=True)
                 if r["interfered"] or r["foreign"]:
                     notes.append(f"{label}: (!) something else used KSM during the run: "
