@@ -1,22 +1,27 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* The adaptive scan controller: fast while full scans merge, backing off when they stop paying. */
+/* The adaptive scan controller: fast while scanning merges, backing off as soon as it stops paying. */
 #include "adaptive.h"
 
 /* At or above this rate ksmd wakes every 10 ms (the original's floor); below, it wakes less often. */
 #define FAST_SLEEP_MS 10
 #define SLOW_PAGES    100
 #define MAX_SLEEP_MS  1000
-#define MIN_CHECK     UINT64_C(500000) /* 0.5 s: never poll faster than this */
+#define MIN_CHECK     UINT64_C(500000)   /* 0.5 s: never poll faster than this */
+#define FAST_CHECK    UINT64_C(500000)   /* while scanning fast */
+#define WATCH_CHECK   UINT64_C(2000000)  /* at the floor, while watching the guests' memory */
+#define IDLE_CHECK    UINT64_C(10000000) /* at the floor */
 
 const char *adaptive_why_string(AdaptiveWhy why) {
         static const char *const s[] = {
-                [WHY_HOLD] = "holding",
+                [WHY_HOLD] = "nothing scanned: holding",
                 [WHY_START] = "KSM started: scanning fast",
                 [WHY_EVENT] = "guests changed: scanning fast",
+                [WHY_GROWING] = "guests' memory growing: scanning fast",
+                [WHY_SWEEP] = "new memory not yet covered by a full scan: scanning fast",
                 [WHY_NEW_PAGES] = "new mergeable pages: scanning fast",
                 [WHY_RESET] = "counters reset: scanning fast",
-                [WHY_PAYING] = "full scans still merging: scanning fast",
-                [WHY_IDLE] = "full scans merge nothing: backing off",
+                [WHY_PAYING] = "scanning still merging: scanning fast",
+                [WHY_IDLE] = "scanning merges too little: backing off",
                 [WHY_CPU] = "ksmd over its CPU ceiling: backing off",
         };
 
@@ -47,86 +52,186 @@ static uint64_t merged(const KsmCounters *c) {
         return c->pages_sharing + c->zero_pages;
 }
 
-static uint64_t scanned_per_full_scan(const KsmCounters *c) {
+/* The pages KSM tracks (its rmap items): one per page it has seen in a mergeable area and not since dropped. */
+static uint64_t tracked(const KsmCounters *c) {
         return c->pages_shared + c->pages_sharing + c->pages_unshared + c->pages_volatile;
+}
+
+static uint64_t delta(uint64_t now, uint64_t then) {
+        return now > then ? now - then : 0;
+}
+
+/* Scan fast from here until a whole round of the scan has covered everything there is now. */
+static void sweep(AdaptiveState *st, const KsmCounters *c) {
+        st->sweep_until = c->full_scans + ADAPTIVE_SWEEP_SCANS;
+        st->sweep_from = c->pages_scanned + c->pages_skipped;
+        st->sweep_seen = tracked(c);
+        st->sweep_again = false;
+        st->sweep_volatile = c->pages_volatile;
+}
+
+/*
+ * Whether the sweep is still going. The kernel queues a newly mergeable process just behind its cursor, so
+ * the cursor reaches it within one round of every page there is: as many pages looked at (or skipped) as
+ * KSM tracks, counting the new ones as they are seen. A page seen for the first time is merged at a later
+ * visit, not at the first: a round that saw new pages is followed by another, which ends early once
+ * pages_volatile is back to what it was before them. Without those counters (before
+ * Linux 6.7): ADAPTIVE_SWEEP_SCANS full scans.
+ */
+static bool sweeping(AdaptiveState *st, const KsmCounters *c) {
+        if (st->sweep_until == 0)
+                return false;
+        if (!c->has_pages_scanned || !st->last.has_pages_scanned)
+                return c->full_scans < st->sweep_until;
+        if (delta(c->pages_scanned + c->pages_skipped, st->sweep_from) < tracked(c))
+                /* The second visits are done once the volatile pages are back where they were. */
+                return !st->sweep_again || c->pages_volatile >= st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
+        if (tracked(c) < st->sweep_seen + ADAPTIVE_PAYING_PAGES)
+                return false;
+        st->sweep_from = c->pages_scanned + c->pages_skipped;
+        st->sweep_seen = tracked(c);
+        st->sweep_again = true;
+        return true;
+}
+
+/* The rate that brings ksmd's CPU back to the ceiling, at least half the current one. */
+static uint64_t cpu_cut(const AdaptiveSettings *s, uint64_t rate, int cpu_permille) {
+        uint64_t to = rate * s->max_cpu / (uint64_t) cpu_permille;
+
+        return to > rate / 2 ? to : rate / 2;
+}
+
+/* Back up after a cut, towards the rate the ceiling allows, at most doubling. */
+static uint64_t cpu_regain(const AdaptiveSettings *s, uint64_t rate, int cpu_permille) {
+        if (cpu_permille <= 0 || (uint64_t) cpu_permille * 2 <= s->max_cpu)
+                return rate * 2;
+        return rate * s->max_cpu / (uint64_t) cpu_permille;
+}
+
+/*
+ * The pages ksmd looked at since the previous step: the kernel's count where it has one, else what the
+ * knobs asked for over the time passed (more than it did, when ksmd could not keep up).
+ */
+static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) {
+        const KsmCounters *c = &in->counters;
+
+        if (c->has_pages_scanned && st->last.has_pages_scanned)
+                return delta(c->pages_scanned, st->last.pages_scanned);
+        return st->rate * delta(in->now, st->last_time) / UINT64_C(1000000);
 }
 
 /**
  * adaptive_step() - one check of the controller: the rate to scan at now, and when to look again.
- * @cpu_permille: ksmd's CPU since the previous check, ‰ of one CPU; negative when unknown.
- * @event: a guest started or stopped, or memory pressure rose, since the previous check.
+ * @in: the counters, ksmd's CPU, whether an event happened, the time and, when read, the guests' memory.
  *
- * Scan at the fastest rate when new mergeable memory appears (KSM turned on, a guest event, a jump in
- * unshared or volatile pages) and for as long as each full scan still merges a worthwhile amount (after
- * a cut, doubling back up); when a full scan merges nothing worthwhile, quarter the rate, down to the
- * floor; halve it at every check that finds ksmd over its CPU ceiling. Checks follow the expected end
- * of the next full scan, not a fixed interval.
+ * New memory to merge (KSM turned on, a guest event, a reload, the guests' resident memory growing by at
+ * least ADAPTIVE_GROWTH_KB at ADAPTIVE_GROWTH_KB_PER_S or more, the counters reset by an unmerge) sets the
+ * fastest rate and keeps it until ksmd has gone round every page once (see sweeping()): the kernel queues a
+ * newly mergeable process behind its scan cursor, so only a whole round is sure to reach it. After that,
+ * every check judges
+ * what was scanned since the previous one: when the pages newly merged (pages_sharing + ksm_zero_pages), those
+ * newly seen (pages_shared + pages_sharing + pages_unshared + pages_volatile) and those newly put in the
+ * unstable tree (pages_unshared) are at least
+ * ADAPTIVE_PAYING_PERMILLE ‰ of the pages scanned (pages_scanned, Linux 6.7+; before, the rate × the time),
+ * scanning pays and the rate goes to the fastest; when not, it quarters, down to the floor, or drops to the
+ * floor at once when they are under a quarter of that share. At every check
+ * that finds ksmd over its CPU ceiling, the rate is cut to what would meet the ceiling (at most halved);
+ * while it pays, it climbs back the same way. Checks come every 0.5 s while scanning fast, every 2 s at the
+ * floor while the guests' memory is watched (ADAPTIVE_WATCH_USEC after an event or growth), else every 10 s;
+ * never later than s->max_check.
  */
-void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const KsmCounters *c, int cpu_permille, bool event,
-                   AdaptiveStep *ret) {
+void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret) {
+        const KsmCounters *c = &in->counters;
         AdaptiveWhy why = WHY_HOLD;
-        bool over_cpu = s->max_cpu > 0 && cpu_permille > (int) s->max_cpu;
-        uint64_t candidates_then, candidates_now, scan_pages, expected;
+        uint64_t scanned = scanned_since(st, in);
+        uint64_t gained = delta(merged(c), merged(&st->last));
+        /* Pages seen for the first time, or checked again and put in the unstable tree: both on the way to
+         * merging (the first look only takes a checksum). */
+        uint64_t seen = delta(tracked(c), tracked(&st->last)) + delta(c->pages_unshared, st->last.pages_unshared);
+        bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
+        bool growing = false;
+        uint64_t next;
 
-        candidates_then = st->last.pages_unshared + st->last.pages_volatile;
-        candidates_now = c->pages_unshared + c->pages_volatile;
+        if (in->has_guests) {
+                uint64_t grown = delta(in->guests_kb, st->guests_kb);
+                uint64_t span = delta(in->now, st->guests_time);
 
-        if (!st->started) {
-                st->started = true;
-                st->rate = s->max_rate;
-                st->at_scan = *c;
-                why = WHY_START;
-        } else if (event) {
-                /* New memory to merge now: the CPU ceiling is judged again at the next check. */
-                st->rate = s->max_rate;
-                st->at_scan = *c;
-                why = WHY_EVENT;
-        } else if (c->full_scans < st->at_scan.full_scans || merged(c) + 1024 < merged(&st->last) / 2) {
-                /* Counters went back: run=2 unmerged everything. Whatever merges next is new. */
-                st->rate = s->max_rate;
-                st->at_scan = *c;
-                why = WHY_RESET;
-        } else if (candidates_now > candidates_then + ADAPTIVE_WORTHWHILE_PAGES * 4 &&
-                   candidates_now > candidates_then + candidates_then / 20) {
-                st->rate = s->max_rate;
-                why = WHY_NEW_PAGES;
-        } else if (over_cpu) {
-                st->rate = st->rate / 2 > s->min_rate ? st->rate / 2 : s->min_rate;
-                why = WHY_CPU;
-        } else if (c->full_scans > st->at_scan.full_scans) {
-                uint64_t scans = c->full_scans - st->at_scan.full_scans;
-                uint64_t gain = merged(c) > merged(&st->at_scan) ? merged(c) - merged(&st->at_scan) : 0;
-                uint64_t worthwhile = scanned_per_full_scan(c) * ADAPTIVE_WORTHWHILE_PERMILLE / 1000;
-
-                if (worthwhile < ADAPTIVE_WORTHWHILE_PAGES)
-                        worthwhile = ADAPTIVE_WORTHWHILE_PAGES;
-                if (gain / scans >= worthwhile) {
-                        /* Still paying: back up to full speed, doubling (after a CPU cut or a back-off). */
-                        st->rate = st->rate > s->max_rate / 2 ? s->max_rate : st->rate * 2;
-                        why = WHY_PAYING;
-                } else {
-                        st->rate = st->rate / 4 > s->min_rate ? st->rate / 4 : s->min_rate;
-                        why = WHY_IDLE;
-                }
-                st->at_scan = *c;
+                growing = st->have_guests && grown >= ADAPTIVE_GROWTH_KB &&
+                          grown * UINT64_C(1000000) >= ADAPTIVE_GROWTH_KB_PER_S * (span ? span : 1);
+                st->have_guests = true;
+                st->guests_kb = in->guests_kb;
+                st->guests_time = in->now;
         }
 
-        if (st->rate > s->max_rate)
+        if (!st->started || in->event || growing) {
+                why = !st->started ? WHY_START : in->event ? WHY_EVENT : WHY_GROWING;
+                st->started = true;
                 st->rate = s->max_rate;
+                st->cpu_limited = false;
+                st->watch_until = in->now + ADAPTIVE_WATCH_USEC;
+                sweep(st, c);
+        } else if (c->full_scans < st->last.full_scans || merged(c) + 1024 < merged(&st->last) / 2) {
+                /* Counters went back: run=2 unmerged everything. Whatever merges next is new. */
+                st->rate = s->max_rate;
+                st->cpu_limited = false;
+                sweep(st, c);
+                why = WHY_RESET;
+        } else if (over_cpu) {
+                st->rate = cpu_cut(s, st->rate, in->cpu_permille);
+                st->cpu_limited = true;
+                why = WHY_CPU;
+        } else if (sweeping(st, c)) {
+                if (st->cpu_limited)
+                        st->rate = cpu_regain(s, st->rate, in->cpu_permille);
+                why = WHY_SWEEP;
+        } else {
+                st->sweep_until = 0;
+                if (scanned == 0)
+                        why = WHY_HOLD;
+                else if (gained + seen >= ADAPTIVE_PAYING_PAGES &&
+                         (gained + seen) * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE) {
+                        if (st->cpu_limited)
+                                st->rate = cpu_regain(s, st->rate, in->cpu_permille);
+                        else
+                                st->rate = s->max_rate;
+                        why = seen > gained ? WHY_NEW_PAGES : WHY_PAYING;
+                } else {
+                        /* Under a quarter of the threshold: nothing left to find at this pace, the floor at
+                         * once; else a quarter of the rate. */
+                        bool nothing = (gained + seen) * 1000 * 4 < scanned * ADAPTIVE_PAYING_PERMILLE;
+
+                        st->rate = nothing ? s->min_rate : st->rate / 4;
+                        st->cpu_limited = false;
+                        why = WHY_IDLE;
+                }
+        }
+
+        if (st->rate >= s->max_rate) {
+                st->rate = s->max_rate;
+                st->cpu_limited = false;
+        }
         if (st->rate < s->min_rate)
                 st->rate = s->min_rate;
         st->last = *c;
+        st->last_time = in->now;
 
-        *ret = (AdaptiveStep) { .why = why };
+        *ret = (AdaptiveStep) {
+                .why = why,
+                .watch_guests = in->now < st->watch_until,
+                .scanned = scanned,
+                .gained = gained,
+                .seen = seen,
+                .tracked = tracked(c),
+        };
         adaptive_knobs(st->rate, &ret->pages_to_scan, &ret->sleep_ms);
 
-        /* Look again when the next full scan should be done; a little after, so that it is. */
-        scan_pages = scanned_per_full_scan(c);
-        expected = scan_pages * UINT64_C(1000000) / (st->rate ? st->rate : 1);
-        expected += expected / 4;
-        if (expected < MIN_CHECK)
-                expected = MIN_CHECK;
-        if (expected > s->max_check)
-                expected = s->max_check;
-        ret->next_check = expected;
+        if (st->sweep_until > 0 || st->rate > s->min_rate)
+                next = FAST_CHECK;
+        else
+                next = ret->watch_guests ? WATCH_CHECK : IDLE_CHECK;
+        if (next > s->max_check)
+                next = s->max_check;
+        if (next < MIN_CHECK)
+                next = MIN_CHECK;
+        ret->next_check = next;
 }

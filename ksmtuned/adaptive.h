@@ -16,38 +16,77 @@ typedef struct AdaptiveSettings {
 typedef struct KsmCounters {
         uint64_t full_scans;
         uint64_t pages_shared, pages_sharing, pages_unshared, pages_volatile, zero_pages;
+        uint64_t pages_scanned; /* pages ksmd has looked at, ever (Linux 6.7+) */
+        uint64_t pages_skipped; /* pages smart_scan passed over, ever (Linux 6.7+; 0 without) */
+        bool has_pages_scanned;
 } KsmCounters;
 
+/* What one step of the controller sees. */
+typedef struct AdaptiveInput {
+        KsmCounters counters;
+        int cpu_permille;   /* ksmd's CPU since the previous step, ‰ of one CPU; negative when unknown */
+        bool event;         /* a guest started or stopped, a reload or reconnection, memory pressure rose */
+        uint64_t now;       /* µs, CLOCK_MONOTONIC */
+        bool has_guests;    /* guests_kb was read for this step */
+        uint64_t guests_kb; /* the guest processes' resident memory (RSS), kB */
+} AdaptiveInput;
+
+/* Why the rate is what it is. WHY_CPU stays last: tests walk the range. */
 typedef enum AdaptiveWhy {
-        WHY_HOLD,      /* nothing new: keep the rate */
+        WHY_HOLD,      /* nothing scanned since the last check: keep the rate */
         WHY_START,     /* KSM just turned on, or first check */
         WHY_EVENT,     /* a guest started or stopped, or memory pressure rose */
-        WHY_NEW_PAGES, /* a jump in unshared/volatile pages: new mergeable memory */
+        WHY_GROWING,   /* the guests' memory is growing: new pages to merge */
+        WHY_SWEEP,     /* new memory since the last full scan: finish covering it at speed */
+        WHY_NEW_PAGES, /* what ksmd scanned was largely pages it had not seen before */
         WHY_RESET,     /* the counters went back (an unmerge): start over */
-        WHY_PAYING,    /* the last full scans still merged a worthwhile amount */
-        WHY_IDLE,      /* full scans stopped yielding: back off */
+        WHY_PAYING,    /* what ksmd scanned since the last check merged a worthwhile share */
+        WHY_IDLE,      /* scanning stopped merging: back off */
         WHY_CPU,       /* ksmd over its CPU ceiling: back off */
 } AdaptiveWhy;
 
 typedef struct AdaptiveState {
         bool started;
-        uint64_t rate;       /* pages/s now */
-        KsmCounters at_scan; /* at the last full scan we judged */
-        KsmCounters last;    /* at the last check */
+        bool cpu_limited;        /* the rate was cut for the CPU ceiling and has not reached the maximum since */
+        uint64_t rate;           /* pages/s now */
+        KsmCounters last;        /* at the previous step */
+        uint64_t last_time;      /* µs: the previous step */
+        uint64_t sweep_until;    /* full_scans: scan fast until the counter reaches this; 0: not sweeping */
+        uint64_t sweep_from;     /* pages_scanned + pages_skipped when the sweep's round began */
+        uint64_t sweep_seen;     /* the pages KSM tracked then */
+        bool sweep_again;        /* this round follows one that saw new pages: for their second visit */
+        uint64_t sweep_volatile; /* pages_volatile before the new pages were first seen */
+        uint64_t watch_until;    /* µs: until then, each check reads the guests' memory */
+        bool have_guests;
+        uint64_t guests_kb;   /* at guests_time */
+        uint64_t guests_time; /* µs: the last step that read them */
 } AdaptiveState;
 
 typedef struct AdaptiveStep {
         uint64_t pages_to_scan;
         uint64_t sleep_ms;
         uint64_t next_check; /* µs from now */
+        bool watch_guests;   /* the next check should read the guests' memory (AdaptiveInput.guests_kb) */
         AdaptiveWhy why;
+        /* Since the previous step, in pages: looked at (or estimated), newly merged, newly seen or put in the
+         * unstable tree; and the pages KSM tracks now. What the judgement weighed, for the log. */
+        uint64_t scanned, gained, seen, tracked;
 } AdaptiveStep;
 
-/* A full scan that merged at least this many pages, or this share (‰) of the pages it scanned, paid. */
-#define ADAPTIVE_WORTHWHILE_PAGES    256
-#define ADAPTIVE_WORTHWHILE_PERMILLE 5
+/* Scanning pays while at least this share (‰) of the pages scanned since the last check was newly merged or
+ * newly seen, and at least ADAPTIVE_PAYING_PAGES pages were. */
+#define ADAPTIVE_PAYING_PERMILLE 10
+#define ADAPTIVE_PAYING_PAGES    64
+/* After new memory, the yield is judged once ksmd has gone round all the pages it tracks (pages_scanned +
+ * pages_skipped) without seeing new ones; where the kernel does not count the pages, after this many full
+ * scans (the first may have begun past the new memory, whose pages merge at their second visit). */
+#define ADAPTIVE_SWEEP_SCANS 3
+/* The guests' memory grows when their RSS rises by at least this much, at this pace. */
+#define ADAPTIVE_GROWTH_KB       UINT64_C(32768)
+#define ADAPTIVE_GROWTH_KB_PER_S UINT64_C(16384)
+/* How long after a guest event, or the last growth, the checks watch the guests' memory. */
+#define ADAPTIVE_WATCH_USEC UINT64_C(120000000)
 
-void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const KsmCounters *c, int cpu_permille, bool event,
-                   AdaptiveStep *ret);
+void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret);
 void adaptive_knobs(uint64_t rate, uint64_t *ret_pages, uint64_t *ret_sleep_ms);
 const char *adaptive_why_string(AdaptiveWhy why);

@@ -249,6 +249,7 @@ int guests_foreach(const char *proc_dir, const GuestMatcher *m, GuestVisit visit
  * @rss_kb and counting the fallback when those cannot be read).
  */
 void guests_count(int procfd, const char *pid, uint64_t rss_kb, int source, GuestTotals *t) {
+        t->resident_kb += rss_kb;
         if (source != COMMITTED_RSS) {
                 uint64_t mem, merged = 0;
 

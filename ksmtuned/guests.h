@@ -13,7 +13,8 @@ typedef struct GuestMatcher {
 } GuestMatcher;
 
 typedef struct GuestTotals {
-        uint64_t rss_kb; /* the committed figure, as the scan's source counts it */
+        uint64_t rss_kb;      /* the committed figure, as the scan's source counts it */
+        uint64_t resident_kb; /* their RSS (statm), whatever the source */
         unsigned count;
         uint64_t merged_kb; /* the guests' pages merged by KSM (rss-minus-merged only) */
         unsigned fallbacks; /* guests whose pss or merged pages were unreadable: counted by RSS */

@@ -94,6 +94,8 @@ static void manager_arm_adaptive(Manager *m, const Decision *d) {
                 log_warning("Cannot schedule the adaptive policy's next check");
 }
 
+static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guests);
+
 /* Between adjustments: ask the controller again, at the time it chose, and apply what it says. */
 int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
@@ -104,14 +106,21 @@ int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata)
                 return 0;
         if (!m->opts.dry_run)
                 (void) apply_check_dir(&m->apply);
-        snap->has_ksmd_cpu = snapshot_sample_ksmd(m->opts.proc_dir, &m->ksmd, &snap->ksmd_cpu_permille);
-        snapshot_read_ksm(m->apply.ksm_fd, snap);
+        /* Watching the guests' memory (after a guest event): a whole snapshot, else KSM's side and ksmd's CPU. */
+        if (!m->policy.step.watch_guests || manager_read_snapshot(m, snap, NULL) < 0) {
+                snap->has_ksmd_cpu = snapshot_sample_ksmd(m->opts.proc_dir, &m->ksmd, &snap->ksmd_cpu_permille);
+                snapshot_read_ksm(m->apply.ksm_fd, snap);
+                snap->has_guests_resident = false;
+                snap->taken = now_usec(CLOCK_MONOTONIC);
+        }
         policy_adaptive_check(&m->settings, snap, &m->policy, &m->last);
         manager_arm_adaptive(m, &m->last);
         log_debug("adaptive check: %" PRIu64 " pages/s (%s) -> pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64
-                  "; next check in %.1f s",
+                  "; next check in %.1f s; since the last: %" PRIu64 " pages scanned, %" PRIu64 " merged, %" PRIu64
+                  " new or unshared, %" PRIu64 " tracked",
                   m->last.adaptive_rate, adaptive_why_string(m->last.adaptive_why), m->last.npages, m->last.sleep_ms,
-                  m->policy.step.next_check / 1e6);
+                  m->policy.step.next_check / 1e6, m->policy.step.scanned, m->policy.step.gained, m->policy.step.seen,
+                  m->policy.step.tracked);
         if (!m->opts.dry_run)
                 apply_decision(&m->apply, &m->settings, &m->last, snap, &res);
         manager_publish_status(m);

@@ -81,6 +81,13 @@ int64_t policy_clamp(const Settings *s, int64_t npages) {
         return npages;
 }
 
+/* Free memory as KSM_FREE_MEMORY counts it, kB: MemAvailable, or MemFree + Buffers + Cached (the original's). */
+static uint64_t policy_free(const Settings *s, const Snapshot *snap) {
+        if (s->free_source == FREE_AVAILABLE && snap->has_mem_available)
+                return snap->mem_available;
+        return add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+}
+
 /**
  * policy_decide() - one adjustment of the original script, and the opt-in extensions of today's kernels.
  *
@@ -95,8 +102,7 @@ int64_t policy_clamp(const Settings *s, int64_t npages) {
  */
 void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages, Decision *ret) {
         bool available = s->free_source == FREE_AVAILABLE && snap->has_mem_available;
-        uint64_t free_kb =
-                available ? snap->mem_available : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+        uint64_t free_kb = policy_free(s, snap);
         Decision d = {
                 .free = free_kb,
                 .thres = p->thres,
@@ -141,9 +147,16 @@ static void policy_adaptive(const Settings *s, const Snapshot *snap, bool event,
                 .max_cpu = (unsigned) s->adaptive_max_cpu * 10,
                 .max_check = (uint64_t) s->monitor_interval * UINT64_C(1000000),
         };
+        AdaptiveInput in = {
+                .counters = snap->counters,
+                .cpu_permille = snap->has_ksmd_cpu ? (int) snap->ksmd_cpu_permille : -1,
+                .event = event,
+                .now = snap->taken,
+                .has_guests = snap->has_guests_resident,
+                .guests_kb = snap->guests_resident,
+        };
 
-        adaptive_step(&as, &st->adaptive, &snap->counters, snap->has_ksmd_cpu ? (int) snap->ksmd_cpu_permille : -1,
-                      event, &st->step);
+        adaptive_step(&as, &st->adaptive, &in, &st->step);
         d->npages = (int64_t) st->step.pages_to_scan;
         d->sleep_ms = st->step.sleep_ms;
         d->adaptive = true;
@@ -182,8 +195,13 @@ void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap,
 
 /**
  * policy_adaptive_check() - the controller's own check between adjustments, at the time it chose: the
- * last decision @d (KSM on) stands, only its rate changes. @snap needs only the counters and ksmd's CPU.
+ * last decision @d (KSM on) stands, only its rate changes. @snap needs the counters, ksmd's CPU and the
+ * time taken; the guests' resident memory when the last step asked for it (PolicyState.step.watch_guests),
+ * and then its free memory becomes the reference of the "pressure rose" event.
  */
 void policy_adaptive_check(const Settings *s, const Snapshot *snap, PolicyState *st, Decision *d) {
         policy_adaptive(s, snap, false, st, d);
+        /* A whole snapshot: memory that the guests' growth took is not news to the next adjustment. */
+        if (snap->has_guests_resident)
+                st->last_free = policy_free(s, snap);
 }

@@ -53,6 +53,9 @@ typedef struct Snapshot {
         unsigned ksmd_cpu_permille; /* ksmd's CPU since the previous adjustment, in ‰ of one CPU */
         uint64_t merged;            /* what unmerging would take back: (pages_sharing + ksm_zero_pages) pages */
         unsigned guest_fallbacks;   /* guests counted by RSS: their PSS or merged pages could not be read */
+        bool has_guests_resident;   /* guests_resident was read with this snapshot */
+        uint64_t guests_resident;   /* the guest processes' RSS, kB, whatever KSM_COMMITTED counts */
+        uint64_t taken;             /* µs, CLOCK_MONOTONIC: when it was read */
 
         /* KSM as it stood before the adjustment. */
         KsmCounters counters; /* absent files read as 0 */

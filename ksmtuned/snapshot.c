@@ -34,6 +34,8 @@ void snapshot_read_ksm(int ksm_fd, Snapshot *snap) {
         (void) ksm_read_u64(ksm_fd, "pages_unshared", &c->pages_unshared);
         (void) ksm_read_u64(ksm_fd, "pages_volatile", &c->pages_volatile);
         (void) ksm_read_u64(ksm_fd, "ksm_zero_pages", &c->zero_pages);
+        c->has_pages_scanned = ksm_read_u64(ksm_fd, "pages_scanned", &c->pages_scanned) >= 0;
+        (void) ksm_read_u64(ksm_fd, "pages_skipped", &c->pages_skipped);
         snap->has_counters = basic;
         snap->merged = (c->pages_sharing + c->zero_pages) * ((uint64_t) sysconf(_SC_PAGESIZE) / 1024);
         snap->has_general_profit = ksm_read_string(ksm_fd, "general_profit", &profit) >= 0 &&
@@ -121,6 +123,9 @@ int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, Gue
                 .committed = g.rss_kb,
                 .guests = g.count,
                 .guest_fallbacks = g.fallbacks,
+                .has_guests_resident = true,
+                .guests_resident = g.resident_kb,
+                .taken = now_usec(CLOCK_MONOTONIC),
                 .mem_available = mi.mem_available,
                 .has_mem_available = mi.has_mem_available,
                 .meminfo_missing = mi.missing,

@@ -266,27 +266,49 @@ def test_metrics_file():
 CHECK = r"adaptive check: \d+ pages/s \(([^)]*)\) -> pages_to_scan (\d+) sleep_millisecs (\d+); next check in ([\d.]+) s"
 
 
+def ksm_update(d, ksm, **values):
+    """Change several of KSM's counters at once: the daemon, stopped meanwhile, never sees half of them."""
+    d.signal(signal.SIGSTOP)
+    try:
+        for k, v in values.items():
+            replace(os.path.join(ksm, k), f"{v}\n")
+    finally:
+        d.signal(signal.SIGCONT)
+
+
 def test_adaptive_policy():
-    e = Env(conf="KSM_POLICY=adaptive\nKSM_MONITOR_INTERVAL=3600\n", free=1000, full_scans=0)
+    # 200000 pages KSM has seen once (volatile), none merged yet.
+    e = Env(conf="KSM_POLICY=adaptive\nKSM_MONITOR_INTERVAL=3600\n", free=1000, full_scans=0, pages_scanned=0,
+            pages_volatile=200000)
     try:
         with Daemon(e.args()) as d:
             wait_line(d, r"adjustment #1 ")
             assert "adaptive: 1000000 pages/s, KSM started" in d.output(), d.output()
             assert ksm_values(e.ksm) == {"run": "1", "pages_to_scan": "10000", "sleep_millisecs": "10"}
-            # Full scans that merge nothing: the first check that sees each new one quarters the rate, down to
-            # the floor (KSM_ADAPTIVE_MIN_RATE 2000 pages/s: 100 pages every 50 ms).
+            # The fastest rate, whatever scanning yields, until ksmd has gone round the 200000 pages once.
+            replace(os.path.join(e.ksm, "pages_scanned"), "150000\n")
+            wait_line(d, r"adaptive check: .*\(new memory not yet covered by a full scan: scanning fast\)")
+            # Round: from then on, every check judges what was scanned since the previous one. 0.5 % of it
+            # merged: a quarter of the rate per check, down to the floor (KSM_ADAPTIVE_MIN_RATE 2000 pages/s:
+            # 100 pages every 50 ms), mid-scan (full_scans stays at 0). A check that finds nothing scanned holds.
             seen = []
-            for scans in range(1, 6):
-                replace(os.path.join(e.ksm, "full_scans"), f"{scans}\n")
-                line = wait_line(d, r"adaptive check: .*\(full scans merge nothing: backing off\)", scans)
+            scanned, sharing = 200000, 0
+            for n in range(1, 6):
+                scanned += 100000
+                # The first window began at 0 or 150000 pages scanned, as the last check saw them: 1000 of
+                # 150000 or 300000 is 0.67 % or 0.33 %, a quarter either way (under 0.25 %: the floor at once).
+                sharing += 1000 if n == 1 else 500
+                ksm_update(d, e.ksm, pages_scanned=scanned, pages_sharing=sharing, pages_shared=1,
+                           pages_volatile=200000 - sharing - 1)
+                line = wait_line(d, r"adaptive check: .*\(scanning merges too little: backing off\)", n)
                 _, pages, sleep, _ = re.search(CHECK, line).groups()
                 seen.append(f"{pages}/{sleep}")
                 # The check logs, then writes: wait for the knobs it logged.
                 assert wait_for(lambda: (e.knob("pages_to_scan"), e.knob("sleep_millisecs")) == (pages, sleep),
                                 DEADLINE), (line, ksm_values(e.ksm), d.output())
             assert seen == ["2500/10", "625/10", "156/10", "100/25", "100/50"], (seen, d.output())
-            # New volatile pages: fast again at the next check.
-            replace(os.path.join(e.ksm, "pages_volatile"), "131072\n")
+            # Scanning finds new volatile pages: fast again at the next check.
+            ksm_update(d, e.ksm, pages_scanned=scanned + 20000, pages_volatile=200000 - sharing - 1 + 131072)
             wait_line(d, r"adaptive check: .*\(new mergeable pages: scanning fast\)")
             assert wait_for(lambda: e.knob("pages_to_scan") == "10000", DEADLINE), d.output()
             # KSM stopped by the memory decision: the policy's checks stop writing.

@@ -276,10 +276,11 @@ START_TEST(test_step_trigger) {
         ck_assert_int_eq(st.npages, 64 + 300); /* the original's npages carries on underneath */
         ck_assert_int_eq(d.npages, (int64_t) st.step.pages_to_scan);
 
+        /* No event, and no full scan yet since the start: still covering what was there. */
         policy_step(&s, &p, &short_of_memory, TRIGGER_INTERVAL, &st, &d);
-        ck_assert_int_eq(d.adaptive_why, WHY_HOLD);
+        ck_assert_int_eq(d.adaptive_why, WHY_SWEEP);
         policy_step(&s, &p, &short_of_memory, TRIGGER_SIGNAL, &st, &d);
-        ck_assert_int_eq(d.adaptive_why, WHY_HOLD);
+        ck_assert_int_eq(d.adaptive_why, WHY_SWEEP);
         for (Trigger t = TRIGGER_RELOAD; t <= TRIGGER_RECONNECT; t++) {
                 policy_step(&s, &p, &short_of_memory, t, &st, &d);
                 ck_assert_msg(d.adaptive_why == WHY_EVENT, "trigger %d", t);
@@ -300,7 +301,7 @@ START_TEST(test_step_trigger) {
         /* The adaptive check between adjustments changes only the rate. */
         policy_adaptive_check(&s, &short_of_memory, &st, &d);
         ck_assert(d.run);
-        ck_assert_int_eq(d.adaptive_why, WHY_HOLD);
+        ck_assert_int_eq(d.adaptive_why, WHY_SWEEP);
 
         /* The classic policy leaves the controller alone, whatever the trigger. */
         s.policy = POLICY_CLASSIC;
