@@ -17,7 +17,7 @@ const char *adaptive_why_string(AdaptiveWhy why) {
                 [WHY_START] = "KSM started: scanning fast",
                 [WHY_EVENT] = "guests changed: scanning fast",
                 [WHY_GROWING] = "guests' memory growing: scanning fast",
-                [WHY_SWEEP] = "new memory not yet covered by a full scan: scanning fast",
+                [WHY_SWEEP] = "new memory not yet covered by a round of the scan: scanning fast",
                 [WHY_NEW_PAGES] = "new mergeable pages: scanning fast",
                 [WHY_RESET] = "counters reset: scanning fast",
                 [WHY_PAYING] = "scanning still merging: scanning fast",
@@ -136,9 +136,11 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * scanning pays and the rate goes to the fastest; when not, it quarters, down to the floor, or drops to the
  * floor at once when they are under a quarter of that share. At every check
  * that finds ksmd over its CPU ceiling, the rate is cut to what would meet the ceiling (at most halved);
- * while it pays, it climbs back the same way. Checks come every 0.5 s while scanning fast, every 2 s at the
- * floor while the guests' memory is watched (ADAPTIVE_WATCH_USEC after an event or growth), else every 10 s;
- * never later than s->max_check.
+ * while it pays or new memory is covered, it climbs back the same way. An event overrides the ceiling for its
+ * step. A check that finds nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast,
+ * every 2 s at the floor or after nothing was scanned while the guests' memory is watched
+ * (ADAPTIVE_WATCH_USEC after a start, an event or growth), else every 10 s; never sooner than 0.5 s nor
+ * later than s->max_check.
  */
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret) {
         const KsmCounters *c = &in->counters;
@@ -225,7 +227,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         };
         adaptive_knobs(st->rate, &ret->pages_to_scan, &ret->sleep_ms);
 
-        if (st->sweep_until > 0 || st->rate > s->min_rate)
+        if (why != WHY_HOLD && (st->sweep_until > 0 || st->rate > s->min_rate))
                 next = FAST_CHECK;
         else
                 next = ret->watch_guests ? WATCH_CHECK : IDLE_CHECK;

@@ -33,7 +33,7 @@ typedef struct AdaptiveInput {
 
 /* Why the rate is what it is. WHY_CPU stays last: tests walk the range. */
 typedef enum AdaptiveWhy {
-        WHY_HOLD,      /* nothing scanned since the last check: keep the rate */
+        WHY_HOLD,      /* nothing scanned since the last check: keep the rate, look again later */
         WHY_START,     /* KSM just turned on, or first check */
         WHY_EVENT,     /* a guest started or stopped, or memory pressure rose */
         WHY_GROWING,   /* the guests' memory is growing: new pages to merge */
@@ -73,15 +73,16 @@ typedef struct AdaptiveStep {
         uint64_t scanned, gained, seen, tracked;
 } AdaptiveStep;
 
-/* Scanning pays while at least this share (‰) of the pages scanned since the last check was newly merged or
- * newly seen, and at least ADAPTIVE_PAYING_PAGES pages were. */
+/* Scanning pays while at least this share (‰) of the pages scanned since the last check was newly merged, newly
+ * seen or newly put in the unstable tree, and at least ADAPTIVE_PAYING_PAGES pages were. */
 #define ADAPTIVE_PAYING_PERMILLE 10
 #define ADAPTIVE_PAYING_PAGES    64
 /* After new memory, the yield is judged once ksmd has gone round all the pages it tracks (pages_scanned +
  * pages_skipped) without seeing new ones; where the kernel does not count the pages, after this many full
  * scans (the first may have begun past the new memory, whose pages merge at their second visit). */
 #define ADAPTIVE_SWEEP_SCANS 3
-/* The guests' memory grows when their RSS rises by at least this much, at this pace. */
+/* The guests' memory grows when their RSS rises by at least this much since the previous reading, at this
+ * pace or faster. */
 #define ADAPTIVE_GROWTH_KB       UINT64_C(32768)
 #define ADAPTIVE_GROWTH_KB_PER_S UINT64_C(16384)
 /* How long after a guest event, or the last growth, the checks watch the guests' memory. */

@@ -94,26 +94,33 @@ static void manager_arm_adaptive(Manager *m, const Decision *d) {
                 log_warning("Cannot schedule the adaptive policy's next check");
 }
 
-static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guests);
-
 /* Between adjustments: ask the controller again, at the time it chose, and apply what it says. */
 int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         Snapshot *snap = &m->last_snapshot;
+        SnapshotSource src = {
+                .proc_dir = m->opts.proc_dir,
+                .ksm_fd = m->apply.ksm_fd,
+                .matcher = &m->matcher,
+        };
         ApplyResult res;
+        Snapshot check;
 
         if (!m->have_decision || !m->last.run || m->settings.policy != POLICY_ADAPTIVE)
                 return 0;
         if (!m->opts.dry_run)
                 (void) apply_check_dir(&m->apply);
-        /* Watching the guests' memory (after a guest event): a whole snapshot, else KSM's side and ksmd's CPU. */
-        if (!m->policy.step.watch_guests || manager_read_snapshot(m, snap, NULL) < 0) {
-                snap->has_ksmd_cpu = snapshot_sample_ksmd(m->opts.proc_dir, &m->ksmd, &snap->ksmd_cpu_permille);
-                snapshot_read_ksm(m->apply.ksm_fd, snap);
-                snap->has_guests_resident = false;
-                snap->taken = now_usec(CLOCK_MONOTONIC);
-        }
-        policy_adaptive_check(&m->settings, snap, &m->policy, &m->last);
+        snap->has_ksmd_cpu = snapshot_sample_ksmd(m->opts.proc_dir, &m->ksmd, &snap->ksmd_cpu_permille);
+        snapshot_read_ksm(m->apply.ksm_fd, snap);
+        snap->taken = now_usec(CLOCK_MONOTONIC);
+        /* Watching the guests' memory (after an event): their RSS and free memory, read into a copy, so that
+         * the last adjustment's figures stay those STATUS= and the metrics give. A failed read is the next
+         * adjustment's to report. */
+        check = *snap;
+        check.has_guests_resident = false;
+        if (m->policy.step.watch_guests)
+                (void) snapshot_read_growth(&src, &check);
+        policy_adaptive_check(&m->settings, &check, &m->policy, &m->last);
         manager_arm_adaptive(m, &m->last);
         log_debug("adaptive check: %" PRIu64 " pages/s (%s) -> pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64
                   "; next check in %.1f s; since the last: %" PRIu64 " pages scanned, %" PRIu64 " merged, %" PRIu64

@@ -196,12 +196,14 @@ void policy_step(const Settings *s, const PolicyParams *p, const Snapshot *snap,
 /**
  * policy_adaptive_check() - the controller's own check between adjustments, at the time it chose: the
  * last decision @d (KSM on) stands, only its rate changes. @snap needs the counters, ksmd's CPU and the
- * time taken; the guests' resident memory when the last step asked for it (PolicyState.step.watch_guests),
- * and then its free memory becomes the reference of the "pressure rose" event.
+ * time taken; the guests' resident memory and free memory when the last step asked for them
+ * (PolicyState.step.watch_guests). When the guests' memory grew, that free memory becomes the reference of
+ * the next adjustment's "pressure rose" event.
  */
 void policy_adaptive_check(const Settings *s, const Snapshot *snap, PolicyState *st, Decision *d) {
         policy_adaptive(s, snap, false, st, d);
-        /* A whole snapshot: memory that the guests' growth took is not news to the next adjustment. */
-        if (snap->has_guests_resident)
+        /* Memory the guests' growth took, which this check has just answered, is not news to the next
+         * adjustment's "pressure rose". */
+        if (snap->has_guests_resident && st->step.why == WHY_GROWING)
                 st->last_free = policy_free(s, snap);
 }

@@ -46,6 +46,34 @@ void snapshot_read_ksm(int ksm_fd, Snapshot *snap) {
 }
 
 /**
+ * snapshot_read_growth() - what the adaptive policy's checks watch after a guest event: the guests' resident
+ * memory (statm only, whatever KSM_COMMITTED counts) and PROC/meminfo's free memory, into @snap, with
+ * has_guests_resident set. Its other fields are left as they are.
+ *
+ * Return: 0; a negative errno from meminfo or the guest scan (@snap then unchanged). Never logs.
+ */
+int snapshot_read_growth(const SnapshotSource *src, Snapshot *snap) {
+        GuestTotals g;
+        MemInfo mi;
+        int r;
+
+        r = meminfo_read(src->proc_dir, &mi);
+        if (r < 0)
+                return r;
+        r = guests_scan(src->proc_dir, src->matcher, COMMITTED_RSS, &g);
+        if (r < 0)
+                return r;
+        snap->mem_free = mi.mem_free;
+        snap->buffers = mi.buffers;
+        snap->cached = mi.cached;
+        snap->mem_available = mi.mem_available;
+        snap->has_mem_available = mi.has_mem_available;
+        snap->guests_resident = g.resident_kb;
+        snap->has_guests_resident = true;
+        return 0;
+}
+
+/**
  * snapshot_sample_ksmd() - ksmd's CPU use since the previous sample, in ‰ of one CPU (at most 1000000).
  * @proc_dir: the /proc to look in.
  * @ks: the previous sample; updated. A ksmd not found stays not found (pid -1) until reset to 0.

@@ -36,5 +36,6 @@ typedef enum SnapshotPart {
 
 int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, GuestList *ret_guests,
                   SnapshotPart *ret_failed);
+int snapshot_read_growth(const SnapshotSource *src, Snapshot *snap);
 void snapshot_read_ksm(int ksm_fd, Snapshot *snap);
 bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_permille);

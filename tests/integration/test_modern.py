@@ -287,7 +287,7 @@ def test_adaptive_policy():
             assert ksm_values(e.ksm) == {"run": "1", "pages_to_scan": "10000", "sleep_millisecs": "10"}
             # The fastest rate, whatever scanning yields, until ksmd has gone round the 200000 pages once.
             replace(os.path.join(e.ksm, "pages_scanned"), "150000\n")
-            wait_line(d, r"adaptive check: .*\(new memory not yet covered by a full scan: scanning fast\)")
+            wait_line(d, r"adaptive check: .*\(new memory not yet covered by a round of the scan: scanning fast\)")
             # Round: from then on, every check judges what was scanned since the previous one. 0.5 % of it
             # merged: a quarter of the rate per check, down to the floor (KSM_ADAPTIVE_MIN_RATE 2000 pages/s:
             # 100 pages every 50 ms), mid-scan (full_scans stays at 0). A check that finds nothing scanned holds.

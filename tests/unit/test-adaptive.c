@@ -60,7 +60,8 @@ START_TEST(test_back_off_within_a_scan) {
         ck_assert_uint_eq(step.sleep_ms, 10);
         ck_assert_uint_eq(step.next_check, SEC / 2);
 
-        /* Two full scans cover what was there at the start, whatever they yield. */
+        /* A round of the scan (here two full scans' worth of pages) covers what was there at the start, whatever
+         * it yields. */
         c.full_scans++;
         c.pages_scanned += 2000000;
         ck_assert_int_eq(step_at(&st, 1, &c, 300, false, &step), WHY_SWEEP);
@@ -310,6 +311,10 @@ START_TEST(test_cadence) {
 
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
         ck_assert_uint_eq(step.next_check, SEC / 2);
+        /* KSM on with nothing to scan (no mergeable memory yet): the rate stays, the checks slow down. */
+        ck_assert_int_eq(step_at(&st, 0.5, &c, -1, false, &step), WHY_HOLD);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        ck_assert_uint_eq(step.next_check, 2 * SEC);
         st.rate = S.min_rate;
         st.sweep_until = 0;
         c.pages_scanned += 1000;

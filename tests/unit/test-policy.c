@@ -258,6 +258,47 @@ START_TEST(test_modern) {
 }
 END_TEST
 
+/* Free memory that the guests' growth took, which a check answered, is not "pressure rose" again; memory
+ * something else took is. */
+START_TEST(test_check_growth_is_not_pressure) {
+        Settings s = defaults();
+        PolicyParams p;
+        PolicyState st = { .npages = 64 };
+        Snapshot snap = { .mem_total = 16 * GiB_KB,
+                          .mem_free = 8 * GiB_KB,
+                          .committed = 14 * GiB_KB, /* with the threshold, more than memory: KSM runs */
+                          .has_guests_resident = true,
+                          .guests_resident = 1 * GiB_KB,
+                          .taken = 1000000 };
+        Decision d;
+
+        s.policy = POLICY_ADAPTIVE;
+        policy_params(&s, 16 * GiB_KB, &p);
+        policy_step(&s, &p, &snap, TRIGGER_START_UP, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_START);
+
+        /* A check 1 s later: the guests grew by 2 GiB, and free memory fell by as much. */
+        snap.taken += 1000000;
+        snap.guests_resident += 2 * GiB_KB;
+        snap.mem_free -= 2 * GiB_KB;
+        policy_adaptive_check(&s, &snap, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_GROWING);
+        snap.taken += 1000000;
+        policy_step(&s, &p, &snap, TRIGGER_INTERVAL, &st, &d);
+        ck_assert_int_ne(d.adaptive_why, WHY_EVENT);
+
+        /* 2 GiB more gone, the guests no bigger: news at the next adjustment, whatever the checks saw. */
+        snap.taken += 1000000;
+        snap.mem_free -= 2 * GiB_KB;
+        policy_adaptive_check(&s, &snap, &st, &d);
+        ck_assert_int_ne(d.adaptive_why, WHY_GROWING);
+        snap.taken += 1000000;
+        policy_step(&s, &p, &snap, TRIGGER_INTERVAL, &st, &d);
+        ck_assert_int_eq(d.adaptive_why, WHY_EVENT);
+        settings_done(&s);
+}
+END_TEST
+
 /* policy_step(): the trigger and falling free memory are the adaptive controller's "event". */
 START_TEST(test_step_trigger) {
         Settings s = defaults();
@@ -324,6 +365,7 @@ static Suite *policy_suite(void) {
         tcase_add_test(tc, test_no_wraparound);
         tcase_add_loop_test(tc, test_modern, 0, sizeof(modern_cases) / sizeof(modern_cases[0]));
         tcase_add_test(tc, test_step_trigger);
+        tcase_add_test(tc, test_check_growth_is_not_pressure);
         suite_add_tcase(s, tc);
         return s;
 }
