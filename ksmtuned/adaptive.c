@@ -61,13 +61,18 @@ static uint64_t delta(uint64_t now, uint64_t then) {
         return now > then ? now - then : 0;
 }
 
+/* A round of the sweep starts here: it ends once ksmd has looked at as many pages as KSM tracks. */
+static void sweep_round(AdaptiveState *st, const KsmCounters *c, bool again) {
+        st->sweep_from = c->pages_scanned + c->pages_skipped;
+        st->sweep_seen = tracked(c);
+        st->sweep_again = again;
+}
+
 /* Scan fast from here until a whole round of the scan has covered everything there is now. */
 static void sweep(AdaptiveState *st, const KsmCounters *c) {
         st->sweep_until = c->full_scans + ADAPTIVE_SWEEP_SCANS;
-        st->sweep_from = c->pages_scanned + c->pages_skipped;
-        st->sweep_seen = tracked(c);
-        st->sweep_again = false;
         st->sweep_volatile = c->pages_volatile;
+        sweep_round(st, c, false);
 }
 
 /*
@@ -88,9 +93,7 @@ static bool sweeping(AdaptiveState *st, const KsmCounters *c) {
                 return !st->sweep_again || c->pages_volatile >= st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
         if (tracked(c) < st->sweep_seen + ADAPTIVE_PAYING_PAGES)
                 return false;
-        st->sweep_from = c->pages_scanned + c->pages_skipped;
-        st->sweep_seen = tracked(c);
-        st->sweep_again = true;
+        sweep_round(st, c, true);
         return true;
 }
 

@@ -37,7 +37,7 @@ typedef enum AdaptiveWhy {
         WHY_START,     /* KSM just turned on, or first check */
         WHY_EVENT,     /* a guest started or stopped, or memory pressure rose */
         WHY_GROWING,   /* the guests' memory is growing: new pages to merge */
-        WHY_SWEEP,     /* new memory since the last full scan: finish covering it at speed */
+        WHY_SWEEP,     /* new memory not yet covered by a round of the scan: finish covering it at speed */
         WHY_NEW_PAGES, /* what ksmd scanned was largely pages it had not seen before */
         WHY_RESET,     /* the counters went back (an unmerge): start over */
         WHY_PAYING,    /* what ksmd scanned since the last check merged a worthwhile share */

@@ -81,11 +81,16 @@ int64_t policy_clamp(const Settings *s, int64_t npages) {
         return npages;
 }
 
-/* Free memory as KSM_FREE_MEMORY counts it, kB: MemAvailable, or MemFree + Buffers + Cached (the original's). */
-static uint64_t policy_free(const Settings *s, const Snapshot *snap) {
-        if (s->free_source == FREE_AVAILABLE && snap->has_mem_available)
-                return snap->mem_available;
-        return add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
+/*
+ * Free memory as KSM_FREE_MEMORY counts it, kB: MemAvailable, or MemFree + Buffers + Cached (the original's).
+ * @ret_available: NULL, or whether it is MemAvailable.
+ */
+static uint64_t policy_free(const Settings *s, const Snapshot *snap, bool *ret_available) {
+        bool available = s->free_source == FREE_AVAILABLE && snap->has_mem_available;
+
+        if (ret_available)
+                *ret_available = available;
+        return available ? snap->mem_available : add_sat_u(add_sat_u(snap->mem_free, snap->buffers), snap->cached);
 }
 
 /**
@@ -101,8 +106,8 @@ static uint64_t policy_free(const Settings *s, const Snapshot *snap) {
  * and free memory stays above the threshold afterwards (or the next adjustment would start KSM again).
  */
 void policy_decide(const Settings *s, const PolicyParams *p, const Snapshot *snap, int64_t prev_npages, Decision *ret) {
-        bool available = s->free_source == FREE_AVAILABLE && snap->has_mem_available;
-        uint64_t free_kb = policy_free(s, snap);
+        bool available;
+        uint64_t free_kb = policy_free(s, snap, &available);
         Decision d = {
                 .free = free_kb,
                 .thres = p->thres,
@@ -205,5 +210,5 @@ void policy_adaptive_check(const Settings *s, const Snapshot *snap, PolicyState 
         /* Memory the guests' growth took, which this check has just answered, is not news to the next
          * adjustment's "pressure rose". */
         if (snap->has_guests_resident && st->step.why == WHY_GROWING)
-                st->last_free = policy_free(s, snap);
+                st->last_free = policy_free(s, snap, NULL);
 }

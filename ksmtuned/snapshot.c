@@ -45,6 +45,15 @@ void snapshot_read_ksm(int ksm_fd, Snapshot *snap) {
         snap->advisor_owns = advisor_owns_pages_to_scan(ksm_fd);
 }
 
+/* What free memory is made of, from meminfo: the fields policy_decide() counts as free. */
+static void snapshot_set_free(Snapshot *snap, const MemInfo *mi) {
+        snap->mem_free = mi->mem_free;
+        snap->buffers = mi->buffers;
+        snap->cached = mi->cached;
+        snap->mem_available = mi->mem_available;
+        snap->has_mem_available = mi->has_mem_available;
+}
+
 /**
  * snapshot_read_growth() - what the adaptive policy's checks watch after a guest event: the guests' resident
  * memory (statm only, whatever KSM_COMMITTED counts) and PROC/meminfo's free memory, into @snap, with
@@ -63,11 +72,7 @@ int snapshot_read_growth(const SnapshotSource *src, Snapshot *snap) {
         r = guests_scan(src->proc_dir, src->matcher, COMMITTED_RSS, &g);
         if (r < 0)
                 return r;
-        snap->mem_free = mi.mem_free;
-        snap->buffers = mi.buffers;
-        snap->cached = mi.cached;
-        snap->mem_available = mi.mem_available;
-        snap->has_mem_available = mi.has_mem_available;
+        snapshot_set_free(snap, &mi);
         snap->guests_resident = g.resident_kb;
         snap->has_guests_resident = true;
         return 0;
@@ -145,20 +150,16 @@ int snapshot_read(const SnapshotSource *src, KsmdSampler *ks, Snapshot *ret, Gue
         }
         snap = (Snapshot) {
                 .mem_total = mi.mem_total,
-                .mem_free = mi.mem_free,
-                .buffers = mi.buffers,
-                .cached = mi.cached,
                 .committed = g.rss_kb,
                 .guests = g.count,
                 .guest_fallbacks = g.fallbacks,
                 .has_guests_resident = true,
                 .guests_resident = g.resident_kb,
                 .taken = now_usec(CLOCK_MONOTONIC),
-                .mem_available = mi.mem_available,
-                .has_mem_available = mi.has_mem_available,
                 .meminfo_missing = mi.missing,
                 .meminfo_malformed = mi.malformed,
         };
+        snapshot_set_free(&snap, &mi);
         snapshot_read_ksm(src->ksm_fd, &snap);
         snap.has_ksmd_cpu = snapshot_sample_ksmd(src->proc_dir, ks, &snap.ksmd_cpu_permille);
         *ret = snap;

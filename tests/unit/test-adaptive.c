@@ -170,7 +170,7 @@ START_TEST(test_fast_again) {
         ck_assert_int_eq(step.why, WHY_IDLE);
         ck_assert_uint_eq(st.rate, S.min_rate);
 
-        /* The guests' memory grows by 64 MiB in 2 s (32 MiB/s): fast, and two more full scans. */
+        /* The guests' memory grows by 64 MiB in 2 s (32 MiB/s): fast, and a new round of the scan. */
         st.rate = S.min_rate;
         in.now += 2 * SEC;
         in.guests_kb += 65536;
