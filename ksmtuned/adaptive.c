@@ -6,8 +6,9 @@
 #define FAST_SLEEP_MS 10
 #define SLOW_PAGES    100
 #define MAX_SLEEP_MS  1000
-#define MIN_CHECK     UINT64_C(500000)   /* 0.5 s: never poll faster than this */
+#define MIN_CHECK     UINT64_C(500000)   /* 0.5 s: never poll faster than this, but to catch the end of a round */
 #define FAST_CHECK    UINT64_C(500000)   /* while scanning fast */
+#define ROUND_CHECK   UINT64_C(100000)   /* the soonest check at the end of a sweep's round */
 #define WATCH_CHECK   UINT64_C(2000000)  /* at the floor, while watching the guests' memory */
 #define IDLE_CHECK    UINT64_C(10000000) /* at the floor */
 
@@ -19,6 +20,7 @@ const char *adaptive_why_string(AdaptiveWhy why) {
                 [WHY_GROWING] = "guests' memory growing: scanning fast",
                 [WHY_SWEEP] = "new memory not yet covered by a round of the scan: scanning fast",
                 [WHY_NEW_PAGES] = "new mergeable pages: scanning fast",
+                [WHY_PENDING] = "pages waiting for another look elsewhere: scanning fast",
                 [WHY_RESET] = "counters reset: scanning fast",
                 [WHY_PAYING] = "scanning still merging: scanning fast",
                 [WHY_IDLE] = "scanning merges too little: backing off",
@@ -30,15 +32,27 @@ const char *adaptive_why_string(AdaptiveWhy why) {
 
 /**
  * adaptive_knobs() - pages_to_scan and sleep_millisecs for a scan rate in pages/s.
+ * @page_ns: ksmd's CPU time per page scanned, ns, as last measured; 0: unknown.
  *
  * Fast rates wake ksmd every 10 ms with as many pages as it takes; slow ones scan 100 pages a wake-up
- * and sleep longer, so an idle ksmd wakes rarely.
+ * and sleep longer, so an idle ksmd wakes rarely. ksmd sleeps after it has scanned its pages, so a
+ * wake-up lasts the sleep plus the scanning: at fast rates, pages_to_scan grows by that time (rate × 10 ms
+ * / (1 − rate × @page_ns)), so that ksmd scans at the rate asked for, to at most ADAPTIVE_MAX_STRETCH times
+ * rate × 10 ms.
  */
-void adaptive_knobs(uint64_t rate, uint64_t *ret_pages, uint64_t *ret_sleep_ms) {
+void adaptive_knobs(uint64_t rate, uint64_t page_ns, uint64_t *ret_pages, uint64_t *ret_sleep_ms) {
         if (rate == 0)
                 rate = 1;
         if (rate >= SLOW_PAGES * 1000 / FAST_SLEEP_MS) {
-                *ret_pages = rate * FAST_SLEEP_MS / 1000;
+                uint64_t pages = rate * FAST_SLEEP_MS / 1000;
+                /* The share of each second ksmd is awake, ‰, at this rate. */
+                uint64_t busy = rate * page_ns / UINT64_C(1000000);
+
+                if (busy * ADAPTIVE_MAX_STRETCH >= 1000 * (ADAPTIVE_MAX_STRETCH - 1))
+                        pages *= ADAPTIVE_MAX_STRETCH;
+                else
+                        pages = pages * 1000 / (1000 - busy);
+                *ret_pages = pages;
                 *ret_sleep_ms = FAST_SLEEP_MS;
                 return;
         }
@@ -61,8 +75,11 @@ static uint64_t delta(uint64_t now, uint64_t then) {
         return now > then ? now - then : 0;
 }
 
-/* A round of the sweep starts here: it ends once ksmd has looked at as many pages as KSM tracks. */
+/* A round of the sweep starts here: it ends once ksmd has looked at as many pages as KSM tracks. @again: it
+ * follows a round that saw new pages, for their second visit. */
 static void sweep_round(AdaptiveState *st, const KsmCounters *c, bool again) {
+        st->sweep_new = again ? delta(tracked(c), st->sweep_seen) : 0;
+        st->sweep_resolved = 0;
         st->sweep_from = c->pages_scanned + c->pages_skipped;
         st->sweep_seen = tracked(c);
         st->sweep_again = again;
@@ -70,6 +87,9 @@ static void sweep_round(AdaptiveState *st, const KsmCounters *c, bool again) {
 
 /* Scan fast from here until a whole round of the scan has covered everything there is now. */
 static void sweep(AdaptiveState *st, const KsmCounters *c) {
+        st->pending_from = 0;
+        st->pending_gave_up = false;
+        st->sweep_skipped = c->pages_skipped;
         st->sweep_until = c->full_scans + ADAPTIVE_SWEEP_SCANS;
         st->sweep_volatile = c->pages_volatile;
         sweep_round(st, c, false);
@@ -79,22 +99,73 @@ static void sweep(AdaptiveState *st, const KsmCounters *c) {
  * Whether the sweep is still going. The kernel queues a newly mergeable process just behind its cursor, so
  * the cursor reaches it within one round of every page there is: as many pages looked at (or skipped) as
  * KSM tracks, counting the new ones as they are seen. A page seen for the first time is merged at a later
- * visit, not at the first: a round that saw new pages is followed by another, which ends early once
- * pages_volatile is back to what it was before them. Without those counters (before
- * Linux 6.7): ADAPTIVE_SWEEP_SCANS full scans.
+ * visit, not at the first: a round that saw new pages is followed by another. That one ends early once
+ * those pages have had their second visit and nothing new has been seen since: as many pages merged or put
+ * in the unstable tree (st->sweep_resolved) as the first round saw, but for 1 %, or
+ * pages_volatile back to the least it was in the first round. Without those counters (before Linux 6.7):
+ * ADAPTIVE_SWEEP_SCANS full scans.
  */
 static bool sweeping(AdaptiveState *st, const KsmCounters *c) {
         if (st->sweep_until == 0)
                 return false;
         if (!c->has_pages_scanned || !st->last.has_pages_scanned)
                 return c->full_scans < st->sweep_until;
-        if (delta(c->pages_scanned + c->pages_skipped, st->sweep_from) < tracked(c))
-                /* The second visits are done once the volatile pages are back where they were. */
-                return !st->sweep_again || c->pages_volatile >= st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
+        if (delta(c->pages_scanned + c->pages_skipped, st->sweep_from) < tracked(c)) {
+                uint64_t slack =
+                        st->sweep_new / 100 > ADAPTIVE_PAYING_PAGES ? st->sweep_new / 100 : ADAPTIVE_PAYING_PAGES;
+
+                if (!st->sweep_again || tracked(c) >= st->sweep_seen + ADAPTIVE_PAYING_PAGES)
+                        return true;
+                return st->sweep_resolved + slack < st->sweep_new &&
+                       c->pages_volatile >= st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
+        }
         if (tracked(c) < st->sweep_seen + ADAPTIVE_PAYING_PAGES)
                 return false;
         sweep_round(st, c, true);
         return true;
+}
+
+/*
+ * The pages that wait for another look: pages_volatile (seen, but in neither tree: their content was not
+ * yet the same at two visits, as with memory still being written when ksmd passed) less the pages smart_scan
+ * passed over since the last sweep began, since a skipped page leaves the unstable tree and counts as
+ * volatile too.
+ */
+static uint64_t waiting(const AdaptiveState *st, const KsmCounters *c) {
+        return delta(c->pages_volatile, delta(c->pages_skipped, st->sweep_skipped));
+}
+
+/* Pages waiting count once they are ADAPTIVE_PENDING_PERMILLE ‰ of the pages KSM tracks, and at least
+ * ADAPTIVE_PAYING_PAGES. */
+static uint64_t enough_waiting(const KsmCounters *c) {
+        uint64_t share = tracked(c) * ADAPTIVE_PENDING_PERMILLE / 1000;
+
+        return share > ADAPTIVE_PAYING_PAGES ? share : ADAPTIVE_PAYING_PAGES;
+}
+
+/*
+ * Whether to keep going round to the pages that wait for another look (see waiting()), when enough do.
+ * Where ksmd scans finds too little, they are elsewhere in the round: keep at it for up to a whole round
+ * (pages_scanned + pages_skipped as many as KSM tracks) from when going round began or last merged that
+ * many pages. A round without that means they will not merge soon: leave them to the floor until new
+ * memory (a sweep) comes. Needs pages_scanned (Linux 6.7+).
+ */
+static bool pending(AdaptiveState *st, const KsmCounters *c) {
+        uint64_t pos = c->pages_scanned + c->pages_skipped;
+        uint64_t enough = enough_waiting(c);
+
+        if (!c->has_pages_scanned || st->pending_gave_up || waiting(st, c) < enough)
+                return false;
+        if (st->pending_from == 0 || merged(c) >= st->pending_merged + enough) {
+                st->pending_from = pos;
+                st->pending_merged = merged(c);
+                return true;
+        }
+        if (delta(pos, st->pending_from) < tracked(c))
+                return true;
+        st->pending_from = 0;
+        st->pending_gave_up = true;
+        return false;
 }
 
 /* The rate that brings ksmd's CPU back to the ceiling, at least half the current one. */
@@ -137,7 +208,8 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * unstable tree (pages_unshared) are at least
  * ADAPTIVE_PAYING_PERMILLE ‰ of the pages scanned (pages_scanned, Linux 6.7+; before, the rate × the time),
  * scanning pays and the rate goes to the fastest; when not, it quarters, down to the floor, or drops to the
- * floor at once when they are under a quarter of that share. At every check
+ * floor at once when they are under a quarter of that share, unless many pages wait for another look
+ * elsewhere in the round (see pending()): then it stays at the fastest to reach them. At every check
  * that finds ksmd over its CPU ceiling, the rate is cut to what would meet the ceiling (at most halved);
  * while it pays or new memory is covered, it climbs back the same way. An event overrides the ceiling for its
  * step. A check that finds nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast,
@@ -149,6 +221,10 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         const KsmCounters *c = &in->counters;
         AdaptiveWhy why = WHY_HOLD;
         uint64_t scanned = scanned_since(st, in);
+        uint64_t interval = delta(in->now, st->last_time);
+        uint64_t skipped = c->has_pages_scanned && st->last.has_pages_scanned
+                                   ? delta(c->pages_skipped, st->last.pages_skipped)
+                                   : 0;
         uint64_t gained = delta(merged(c), merged(&st->last));
         /* Pages seen for the first time, or checked again and put in the unstable tree: both on the way to
          * merging (the first look only takes a checksum). */
@@ -156,6 +232,17 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
         uint64_t next;
+
+        /* ksmd's CPU per page over the last interval, for the knobs (see adaptive_knobs()). */
+        if (c->has_pages_scanned && st->last.has_pages_scanned && in->cpu_permille >= 0 &&
+            scanned >= ADAPTIVE_PAGE_COST_PAGES)
+                st->page_ns = (uint64_t) in->cpu_permille * interval / scanned;
+
+        /* For the sweep's second round, counted at every step, whatever it decides: the pages resolved, and
+         * the fewest volatile pages the first round saw (those waiting from before may resolve meanwhile). */
+        st->sweep_resolved += gained + delta(c->pages_unshared, st->last.pages_unshared);
+        if (st->sweep_until > 0 && !st->sweep_again && c->pages_volatile < st->sweep_volatile)
+                st->sweep_volatile = c->pages_volatile;
 
         if (in->has_guests) {
                 uint64_t grown = delta(in->guests_kb, st->guests_kb);
@@ -200,6 +287,12 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                         else
                                 st->rate = s->max_rate;
                         why = seen > gained ? WHY_NEW_PAGES : WHY_PAYING;
+                } else if (pending(st, c)) {
+                        if (st->cpu_limited)
+                                st->rate = cpu_regain(s, st->rate, in->cpu_permille);
+                        else
+                                st->rate = s->max_rate;
+                        why = WHY_PENDING;
                 } else {
                         /* Under a quarter of the threshold: nothing left to find at this pace, the floor at
                          * once; else a quarter of the rate. */
@@ -224,11 +317,13 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 .why = why,
                 .watch_guests = in->now < st->watch_until,
                 .scanned = scanned,
+                .skipped = skipped,
                 .gained = gained,
                 .seen = seen,
                 .tracked = tracked(c),
+                .volatile_pages = c->pages_volatile,
         };
-        adaptive_knobs(st->rate, &ret->pages_to_scan, &ret->sleep_ms);
+        adaptive_knobs(st->rate, st->page_ns, &ret->pages_to_scan, &ret->sleep_ms);
 
         if (why != WHY_HOLD && (st->sweep_until > 0 || st->rate > s->min_rate))
                 next = FAST_CHECK;
@@ -238,5 +333,14 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 next = s->max_check;
         if (next < MIN_CHECK)
                 next = MIN_CHECK;
+        /* A sweep's round that ends before then, at the pace of the last interval: look then, so as not to
+         * scan on at the fastest rate past it. */
+        if (why == WHY_SWEEP && c->has_pages_scanned && scanned > 0 && interval > 0) {
+                uint64_t done = delta(c->pages_scanned + c->pages_skipped, st->sweep_from);
+                uint64_t until = delta(tracked(c), done) * interval / scanned;
+
+                if (until < next)
+                        next = until > ROUND_CHECK ? until : ROUND_CHECK;
+        }
         ret->next_check = next;
 }

@@ -39,6 +39,7 @@ typedef enum AdaptiveWhy {
         WHY_GROWING,   /* the guests' memory is growing: new pages to merge */
         WHY_SWEEP,     /* new memory not yet covered by a round of the scan: finish covering it at speed */
         WHY_NEW_PAGES, /* what ksmd scanned was largely pages it had not seen before */
+        WHY_PENDING,   /* many pages wait for another look elsewhere in the round: go round to them at speed */
         WHY_RESET,     /* the counters went back (an unmerge): start over */
         WHY_PAYING,    /* what ksmd scanned since the last check merged a worthwhile share */
         WHY_IDLE,      /* scanning stopped merging: back off */
@@ -55,7 +56,15 @@ typedef struct AdaptiveState {
         uint64_t sweep_from;     /* pages_scanned + pages_skipped when the sweep's round began */
         uint64_t sweep_seen;     /* the pages KSM tracked then */
         bool sweep_again;        /* this round follows one that saw new pages: for their second visit */
-        uint64_t sweep_volatile; /* pages_volatile before the new pages were first seen */
+        uint64_t sweep_new;      /* the pages that round saw for the first time */
+        uint64_t sweep_resolved; /* pages merged or put in the unstable tree since this round began */
+        uint64_t sweep_volatile; /* the fewest pages_volatile in the sweep's first round */
+        uint64_t pending_from;   /* pages_scanned + pages_skipped when going round to the volatile pages began or
+                                  * last merged enough; 0: not going round to them */
+        uint64_t pending_merged; /* pages merged then */
+        bool pending_gave_up;    /* a round went by without merging enough: not again until new memory */
+        uint64_t sweep_skipped;  /* pages_skipped when the last sweep began */
+        uint64_t page_ns;        /* ksmd's CPU per page scanned, ns, over the last interval that scanned enough */
         uint64_t watch_until;    /* µs: until then, each check reads the guests' memory */
         bool have_guests;
         uint64_t guests_kb;   /* at guests_time */
@@ -68,15 +77,23 @@ typedef struct AdaptiveStep {
         uint64_t next_check; /* µs from now */
         bool watch_guests;   /* the next check should read the guests' memory (AdaptiveInput.guests_kb) */
         AdaptiveWhy why;
-        /* Since the previous step, in pages: looked at (or estimated), newly merged, newly seen or put in the
-         * unstable tree; and the pages KSM tracks now. What the judgement weighed, for the log. */
-        uint64_t scanned, gained, seen, tracked;
+        /* Since the previous step, in pages: looked at (or estimated), passed over by smart_scan, newly merged,
+         * newly seen or put in the unstable tree; and the pages KSM tracks now, of which volatile (seen, in
+         * neither tree). What the judgement weighed, for the log. */
+        uint64_t scanned, skipped, gained, seen, tracked, volatile_pages;
 } AdaptiveStep;
 
 /* Scanning pays while at least this share (‰) of the pages scanned since the last check was newly merged, newly
  * seen or newly put in the unstable tree, and at least ADAPTIVE_PAYING_PAGES pages were. */
 #define ADAPTIVE_PAYING_PERMILLE 10
 #define ADAPTIVE_PAYING_PAGES    64
+/* Pages waiting for another look: pages_volatile at least this share (‰) of the pages KSM tracks, and at
+ * least ADAPTIVE_PAYING_PAGES; the same amount merged counts as progress. */
+#define ADAPTIVE_PENDING_PERMILLE 10
+/* pages_to_scan grows by the time ksmd spends scanning (see adaptive_knobs()), to at most this many times
+ * rate × 10 ms; the time per page is measured over intervals that scanned at least this many pages. */
+#define ADAPTIVE_MAX_STRETCH     4
+#define ADAPTIVE_PAGE_COST_PAGES 10000
 /* After new memory, the yield is judged once ksmd has gone round all the pages it tracks (pages_scanned +
  * pages_skipped) without seeing new ones; where the kernel does not count the pages, after this many full
  * scans (the first may have begun past the new memory, whose pages merge at their second visit). */
@@ -89,5 +106,5 @@ typedef struct AdaptiveStep {
 #define ADAPTIVE_WATCH_USEC UINT64_C(120000000)
 
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret);
-void adaptive_knobs(uint64_t rate, uint64_t *ret_pages, uint64_t *ret_sleep_ms);
+void adaptive_knobs(uint64_t rate, uint64_t page_ns, uint64_t *ret_pages, uint64_t *ret_sleep_ms);
 const char *adaptive_why_string(AdaptiveWhy why);

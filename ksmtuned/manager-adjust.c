@@ -123,11 +123,11 @@ int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata)
         policy_adaptive_check(&m->settings, &check, &m->policy, &m->last);
         manager_arm_adaptive(m, &m->last);
         log_debug("adaptive check: %" PRIu64 " pages/s (%s) -> pages_to_scan %" PRIi64 " sleep_millisecs %" PRIu64
-                  "; next check in %.1f s; since the last: %" PRIu64 " pages scanned, %" PRIu64 " merged, %" PRIu64
-                  " new or unshared, %" PRIu64 " tracked",
+                  "; next check in %.1f s; since the last: %" PRIu64 " pages scanned (%" PRIu64 " skipped), %" PRIu64
+                  " merged, %" PRIu64 " new or unshared; %" PRIu64 " tracked, %" PRIu64 " volatile",
                   m->last.adaptive_rate, adaptive_why_string(m->last.adaptive_why), m->last.npages, m->last.sleep_ms,
-                  m->policy.step.next_check / 1e6, m->policy.step.scanned, m->policy.step.gained, m->policy.step.seen,
-                  m->policy.step.tracked);
+                  m->policy.step.next_check / 1e6, m->policy.step.scanned, m->policy.step.skipped,
+                  m->policy.step.gained, m->policy.step.seen, m->policy.step.tracked, m->policy.step.volatile_pages);
         if (!m->opts.dry_run)
                 apply_decision(&m->apply, &m->settings, &m->last, snap, &res);
         manager_publish_status(m);

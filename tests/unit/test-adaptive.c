@@ -19,16 +19,32 @@ static const AdaptiveSettings S = {
 };
 
 static const struct {
-        uint64_t rate, pages, sleep_ms;
+        uint64_t rate, page_ns, pages, sleep_ms;
 } knob_cases[] = {
-        { 1000000, 10000, 10 }, { 10000, 100, 10 }, { 9999, 100, 10 }, { 5000, 100, 20 },
-        { 2000, 100, 50 },      { 150, 100, 666 },  { 50, 100, 1000 }, { 0, 100, 1000 },
+        { 1000000, 0, 10000, 10 },
+        { 10000, 0, 100, 10 },
+        { 9999, 0, 100, 10 },
+        { 5000, 0, 100, 20 },
+        { 2000, 0, 100, 50 },
+        { 150, 0, 100, 666 },
+        { 50, 0, 100, 1000 },
+        { 0, 0, 100, 1000 },
+        /* ksmd busy 250 ms of each second at 1000000 pages/s: 10000 pages take 2.5 ms, so 13333 every 10 ms
+         * plus their 3.3 ms of scanning make the rate. */
+        { 1000000, 250, 13333, 10 },
+        { 1000000, 500, 20000, 10 },
+        /* 750 ms of each second or more: at most 4 times. */
+        { 1000000, 750, 40000, 10 },
+        { 1000000, 1700, 40000, 10 },
+        { 100000, 1700, 1204, 10 },
+        /* Slow rates sleep so long the scanning does not matter. */
+        { 2000, 5000, 100, 50 },
 };
 
 START_TEST(test_knobs) {
         uint64_t pages, sleep_ms;
 
-        adaptive_knobs(knob_cases[_i].rate, &pages, &sleep_ms);
+        adaptive_knobs(knob_cases[_i].rate, knob_cases[_i].page_ns, &pages, &sleep_ms);
         ck_assert_uint_eq(pages, knob_cases[_i].pages);
         ck_assert_uint_eq(sleep_ms, knob_cases[_i].sleep_ms);
 }
@@ -51,6 +67,7 @@ START_TEST(test_back_off_within_a_scan) {
                           .pages_shared = 2000,
                           .pages_sharing = 1800000,
                           .pages_unshared = 200000,
+                          .pages_volatile = 1000, /* under 1 % of the pages tracked: nothing waiting */
                           .pages_scanned = 50000000,
                           .has_pages_scanned = true };
         static const uint64_t quartered[] = { 250000, 62500, 15625, 3906, 2000, 2000 };
@@ -211,6 +228,190 @@ START_TEST(test_fast_again) {
 }
 END_TEST
 
+/* The round after new pages ends once they have all had their second visit (as many pages merged or put in
+ * the unstable tree as there were new ones, but for 1 %), even while other pages stay volatile. */
+START_TEST(test_second_round_ends) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        AdaptiveInput in = { .now = 0 };
+        KsmCounters *c = &in.counters;
+
+        *c = (KsmCounters) { .full_scans = 10,
+                             .pages_shared = 1000,
+                             .pages_sharing = 400000,
+                             .pages_unshared = 20000,
+                             .pages_scanned = 1000000,
+                             .has_pages_scanned = true };
+        adaptive_step(&S, &st, &in, &step);
+        st.rate = S.min_rate;
+        st.sweep_until = 0;
+        in.now = 200 * SEC;
+        in.event = true;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_EVENT);
+        in.event = false;
+
+        /* The first round: a busy guest's 8000 unique pages change and turn volatile; the new guest's 50000
+         * pages are seen (volatile); 480000 pages looked at, more than the 471000 tracked: another round. */
+        in.now += SEC;
+        c->pages_scanned += 380000;
+        c->pages_unshared -= 8000;
+        c->pages_volatile += 8000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_SWEEP);
+        in.now += SEC;
+        c->pages_scanned += 50000;
+        c->pages_volatile += 50000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_SWEEP);
+        in.now += SEC;
+        c->pages_scanned += 50000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_SWEEP);
+        ck_assert(st.sweep_again);
+
+        /* The second: 40000 of the new pages resolved (35000 merged, 5000 unique), at a check that finds ksmd
+         * over its CPU ceiling: they count all the same. */
+        in.now += SEC / 2;
+        in.cpu_permille = 900;
+        c->pages_scanned += 100000;
+        c->pages_volatile -= 40000;
+        c->pages_sharing += 35000;
+        c->pages_unshared += 5000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_CPU);
+        in.cpu_permille = 500;
+        in.now += SEC / 2;
+        c->pages_scanned += 1000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_SWEEP);
+        /* 9600 more merged: 49600 of 50000. Over, though pages_volatile (8400) is not back to 0. */
+        in.now += SEC / 2;
+        c->pages_scanned += 20000;
+        c->pages_volatile -= 9600;
+        c->pages_sharing += 9600;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_PAYING);
+        ck_assert_uint_eq(step.volatile_pages, 8400);
+}
+END_TEST
+
+/* The second round's other end, pages_volatile back to the least it was in the first round: pages that
+ * waited from before the event and resolve meanwhile do not count as the new ones'. */
+START_TEST(test_second_round_volatile) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = { .full_scans = 10,
+                          .pages_shared = 1000,
+                          .pages_sharing = 400000,
+                          .pages_unshared = 20000,
+                          .pages_volatile = 30000,
+                          .pages_scanned = 1000000,
+                          .has_pages_scanned = true };
+
+        step_at(&st, 0, &c, -1, false, &step);
+        st.sweep_until = 0;
+        ck_assert_int_eq(step_at(&st, 200, &c, 10, true, &step), WHY_EVENT);
+        /* The first round: the 30000 resolve (25000 merged, 5000 unique), then the new guest's 50000 pages
+         * are seen. 520000 looked at, more than the 501000 tracked: a second round. */
+        c.pages_scanned += 300000;
+        c.pages_sharing += 25000;
+        c.pages_unshared += 5000;
+        c.pages_volatile -= 30000;
+        ck_assert_int_eq(step_at(&st, 200.5, &c, 10, false, &step), WHY_SWEEP);
+        c.pages_scanned += 100000;
+        c.pages_volatile += 50000;
+        ck_assert_int_eq(step_at(&st, 201, &c, 10, false, &step), WHY_SWEEP);
+        c.pages_scanned += 120000;
+        ck_assert_int_eq(step_at(&st, 201.5, &c, 10, false, &step), WHY_SWEEP);
+        ck_assert(st.sweep_again);
+        /* 30000 of them merge: 20000 still wait, fewer than the 30000 before the event, but more than the
+         * least of the first round (none). */
+        c.pages_scanned += 40000;
+        c.pages_sharing += 30000;
+        c.pages_volatile -= 30000;
+        ck_assert_int_eq(step_at(&st, 202, &c, 10, false, &step), WHY_SWEEP);
+        /* The other 20000 merge in pairs (10000 new KSM pages): 40000 counted as merged of the 50000, but
+         * none wait any more: over. */
+        c.pages_scanned += 40000;
+        c.pages_shared += 10000;
+        c.pages_sharing += 10000;
+        c.pages_volatile -= 20000;
+        ck_assert_int_eq(step_at(&st, 202.5, &c, 10, false, &step), WHY_PAYING);
+}
+END_TEST
+
+/* Pages waiting for another look (volatile) where the cursor is not: the fastest rate through memory merged
+ * already, for up to a round after scanning last merged 1 % of the pages tracked; then the floor, until new
+ * memory. */
+START_TEST(test_pending_volatile) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = { .full_scans = 10,
+                          .pages_shared = 100000,
+                          .pages_sharing = 1500000,
+                          .pages_unshared = 100000,
+                          .pages_volatile = 300000, /* of 2000000 tracked: 20000 (1 %) is enough */
+                          .pages_scanned = 50000000,
+                          .has_pages_scanned = true };
+
+        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
+        st.sweep_until = 0;
+        /* 200000 pages scanned, nothing: they are elsewhere. */
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 300, false, &step), WHY_PENDING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        ck_assert_uint_eq(step.next_check, SEC / 2);
+        /* Found: 100000 of them merge. */
+        c.pages_scanned += 100000;
+        c.pages_sharing += 100000;
+        c.pages_volatile -= 100000;
+        ck_assert_int_eq(step_at(&st, 1, &c, 300, false, &step), WHY_PAYING);
+        /* Nothing again, but 100000 merged since going round began: a round from here. 1900000 pages more,
+         * nothing: still under a round of the 2000000 tracked. */
+        c.pages_scanned += 300000;
+        ck_assert_int_eq(step_at(&st, 1.5, &c, 300, false, &step), WHY_PENDING);
+        c.pages_scanned += 1900000;
+        ck_assert_int_eq(step_at(&st, 2, &c, 300, false, &step), WHY_PENDING);
+        /* A whole round without merging: they will not merge soon (they keep changing, or smart_scan skips
+         * them). The floor, and it stays there, even after 30000 of them turn unshared. */
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 2.5, &c, 300, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+        c.pages_scanned += 2000;
+        c.pages_volatile -= 30000;
+        c.pages_unshared += 30000;
+        ck_assert_int_eq(step_at(&st, 4.5, &c, 10, false, &step), WHY_NEW_PAGES);
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 5, &c, 300, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+        /* New memory (an event) and its sweep: afterwards, the volatile pages are worth a round again. */
+        ck_assert_int_eq(step_at(&st, 10, &c, 10, true, &step), WHY_EVENT);
+        st.sweep_until = 0;
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 10.5, &c, 300, false, &step), WHY_PENDING);
+        /* Pages smart_scan skips count as volatile too (a skipped page leaves the unstable tree): 160000
+         * skipped since the sweep began leave 10000 of the 170000 waiting, under 1 %. */
+        {
+                AdaptiveState st2 = st;
+                KsmCounters c2 = c;
+
+                c2.pages_scanned += 200000;
+                c2.pages_skipped += 160000;
+                ck_assert_int_eq(step_at(&st2, 11, &c2, 300, false, &step), WHY_IDLE);
+                ck_assert_uint_eq(st2.rate, S.min_rate);
+        }
+        /* Under 1 % of the pages tracked left: nothing waiting, the floor at once. */
+        c.pages_scanned += 200000;
+        c.pages_sharing += 160000;
+        c.pages_volatile -= 160000;
+        ck_assert_int_eq(step_at(&st, 11, &c, 300, false, &step), WHY_PAYING);
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 11.5, &c, 300, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+}
+END_TEST
+
 /* Over the ceiling: cut to the rate that meets it (at most halving), and climb back the same way. */
 START_TEST(test_cpu_ceiling) {
         AdaptiveState st = {};
@@ -262,6 +463,47 @@ START_TEST(test_cpu_ceiling) {
                 ck_assert_int_eq(step.why, WHY_SWEEP);
                 ck_assert_uint_eq(st2.rate, S.max_rate);
         }
+}
+END_TEST
+
+/* The knobs follow what ksmd takes per page, and a sweep's round that ends before the next check is looked at
+ * when it should end. */
+START_TEST(test_knobs_follow_ksmd) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = { .full_scans = 10,
+                          .pages_shared = 1000,
+                          .pages_sharing = 400000,
+                          .pages_unshared = 20000,
+                          .pages_scanned = 1000000,
+                          .has_pages_scanned = true };
+
+        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
+        ck_assert_uint_eq(step.pages_to_scan, 10000);
+        /* 200000 of the 421000 pages tracked in 0.5 s, ksmd busy 250 ‰: 625 ns a page. At 1000000 pages/s
+         * that is 625 ms of each second: 10000 / (1 - 0.625) pages every 10 ms. 221000 pages left: more than
+         * the next 0.5 s covers. */
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 250, false, &step), WHY_SWEEP);
+        ck_assert_uint_eq(st.page_ns, 625);
+        ck_assert_uint_eq(step.pages_to_scan, 26666);
+        ck_assert_uint_eq(step.next_check, SEC / 2);
+        /* 21000 left, at 200000 per 0.5 s: due in 52.5 ms; looked at in 0.1 s, the soonest. */
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 1, &c, 250, false, &step), WHY_SWEEP);
+        ck_assert_uint_eq(step.next_check, SEC / 10);
+        /* 9000 pages in 31.25 ms, and 60000 new pages seen: 72000 left at that pace, 0.25 s. */
+        c.pages_scanned += 9000;
+        c.pages_volatile += 60000;
+        ck_assert_int_eq(step_at(&st, 1.03125, &c, 250, false, &step), WHY_SWEEP);
+        ck_assert_uint_eq(step.next_check, 250000);
+        /* Too few pages scanned to measure: the cost stays what it was. */
+        ck_assert_uint_eq(st.page_ns, 625);
+        /* ksmd busy all the time (over the ceiling: 800000 pages/s), 1250 ns a page: at most 4 times. */
+        c.pages_scanned += 100000;
+        ck_assert_int_eq(step_at(&st, 1.15625, &c, 1000, false, &step), WHY_CPU);
+        ck_assert_uint_eq(st.page_ns, 1250);
+        ck_assert_uint_eq(step.pages_to_scan, st.rate / 100 * 4);
 }
 END_TEST
 
@@ -396,9 +638,9 @@ static void drive(Driver *d, bool event, bool guests) {
         if (getenv("KSM_MODEL_TRACE"))
                 fprintf(stderr,
                         "%7.2f s %-56s %8" PRIu64 " pages/s  ksmd %4d ‰  full_scans %" PRIu64 " merged %" PRIu64
-                        " tracked %" PRIu64 "\n",
+                        " volatile %" PRIu64 " tracked %" PRIu64 "\n",
                         d->m.t, adaptive_why_string(d->step.why), d->st.rate, in.cpu_permille, in.counters.full_scans,
-                        in.counters.pages_sharing, d->m.tracked * KSM_MODEL_CHUNK);
+                        in.counters.pages_sharing, in.counters.pages_volatile, d->m.tracked * KSM_MODEL_CHUNK);
 }
 
 static void run(const Scenario *sc, bool adaptive, Outcome *ret) {
@@ -502,6 +744,10 @@ int main(void) {
         tcase_add_loop_test(tc, test_knobs, 0, sizeof(knob_cases) / sizeof(knob_cases[0]));
         tcase_add_test(tc, test_back_off_within_a_scan);
         tcase_add_test(tc, test_fast_again);
+        tcase_add_test(tc, test_second_round_ends);
+        tcase_add_test(tc, test_second_round_volatile);
+        tcase_add_test(tc, test_pending_volatile);
+        tcase_add_test(tc, test_knobs_follow_ksmd);
         tcase_add_test(tc, test_cpu_ceiling);
         tcase_add_test(tc, test_without_pages_scanned);
         tcase_add_test(tc, test_cadence);
