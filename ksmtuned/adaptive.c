@@ -96,14 +96,25 @@ static void sweep(AdaptiveState *st, const KsmCounters *c) {
 }
 
 /*
+ * Whether the @fresh pages a round of the sweep saw for the first time have all had their second visit:
+ * as many pages merged or put in the unstable tree since the round began (st->sweep_resolved), but for 1 %,
+ * or pages_volatile back to the least it was in the first round (pages that waited from before the sweep
+ * may resolve meanwhile).
+ */
+static bool resolved(const AdaptiveState *st, const KsmCounters *c, uint64_t fresh) {
+        uint64_t slack = fresh / 100 > ADAPTIVE_PAYING_PAGES ? fresh / 100 : ADAPTIVE_PAYING_PAGES;
+
+        return st->sweep_resolved + slack >= fresh || c->pages_volatile < st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
+}
+
+/*
  * Whether the sweep is still going. The kernel queues a newly mergeable process just behind its cursor, so
  * the cursor reaches it within one round of every page there is: as many pages looked at (or skipped) as
  * KSM tracks, counting the new ones as they are seen. A page seen for the first time is merged at a later
- * visit, not at the first: a round that saw new pages is followed by another. That one ends early once
- * those pages have had their second visit and nothing new has been seen since: as many pages merged or put
- * in the unstable tree (st->sweep_resolved) as the first round saw, but for 1 %, or
- * pages_volatile back to the least it was in the first round. Without those counters (before Linux 6.7):
- * ADAPTIVE_SWEEP_SCANS full scans.
+ * visit, not at the first: a round that saw new pages is followed by another, unless they have all had
+ * that visit already (see resolved()), as when the cursor met them early in the round. That second round
+ * ends early once they have, and nothing new has been seen since. Without those counters (before Linux
+ * 6.7): ADAPTIVE_SWEEP_SCANS full scans.
  */
 static bool sweeping(AdaptiveState *st, const KsmCounters *c) {
         if (st->sweep_until == 0)
@@ -111,15 +122,13 @@ static bool sweeping(AdaptiveState *st, const KsmCounters *c) {
         if (!c->has_pages_scanned || !st->last.has_pages_scanned)
                 return c->full_scans < st->sweep_until;
         if (delta(c->pages_scanned + c->pages_skipped, st->sweep_from) < tracked(c)) {
-                uint64_t slack =
-                        st->sweep_new / 100 > ADAPTIVE_PAYING_PAGES ? st->sweep_new / 100 : ADAPTIVE_PAYING_PAGES;
-
                 if (!st->sweep_again || tracked(c) >= st->sweep_seen + ADAPTIVE_PAYING_PAGES)
                         return true;
-                return st->sweep_resolved + slack < st->sweep_new &&
-                       c->pages_volatile >= st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
+                return !resolved(st, c, st->sweep_new);
         }
         if (tracked(c) < st->sweep_seen + ADAPTIVE_PAYING_PAGES)
+                return false;
+        if (!st->sweep_again && resolved(st, c, tracked(c) - st->sweep_seen))
                 return false;
         sweep_round(st, c, true);
         return true;

@@ -296,6 +296,37 @@ START_TEST(test_second_round_ends) {
 }
 END_TEST
 
+/* New pages the cursor met early in the first round, and merged within it: no second round. */
+START_TEST(test_no_second_round) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = { .full_scans = 10,
+                          .pages_shared = 1000,
+                          .pages_sharing = 400000,
+                          .pages_unshared = 20000,
+                          .pages_scanned = 1000000,
+                          .has_pages_scanned = true };
+
+        step_at(&st, 0, &c, -1, false, &step);
+        st.sweep_until = 0;
+        ck_assert_int_eq(step_at(&st, 200, &c, 10, true, &step), WHY_EVENT);
+        /* The new guest's 50000 pages seen early, then 45000 merged and 5000 found unique at their second
+         * visit, all within the first round (480000 pages looked at, against 471000 tracked). */
+        c.pages_scanned += 100000;
+        c.pages_volatile += 50000;
+        ck_assert_int_eq(step_at(&st, 200.5, &c, 10, false, &step), WHY_SWEEP);
+        c.pages_scanned += 300000;
+        c.pages_volatile -= 50000;
+        c.pages_sharing += 45000;
+        c.pages_unshared += 5000;
+        ck_assert_int_eq(step_at(&st, 201, &c, 10, false, &step), WHY_SWEEP);
+        c.pages_scanned += 80000;
+        ck_assert_int_eq(step_at(&st, 201.5, &c, 10, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.sweep_until, 0);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+}
+END_TEST
+
 /* The second round's other end, pages_volatile back to the least it was in the first round: pages that
  * waited from before the event and resolve meanwhile do not count as the new ones'. */
 START_TEST(test_second_round_volatile) {
@@ -746,6 +777,7 @@ int main(void) {
         tcase_add_test(tc, test_fast_again);
         tcase_add_test(tc, test_second_round_ends);
         tcase_add_test(tc, test_second_round_volatile);
+        tcase_add_test(tc, test_no_second_round);
         tcase_add_test(tc, test_pending_volatile);
         tcase_add_test(tc, test_knobs_follow_ksmd);
         tcase_add_test(tc, test_cpu_ceiling);
