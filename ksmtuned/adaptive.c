@@ -153,6 +153,25 @@ static uint64_t enough_waiting(const KsmCounters *c) {
 }
 
 /*
+ * The pages put back in the unstable tree since the previous step that smart_scan had skipped: a skipped
+ * page leaves the tree (pages_unshared down, pages_volatile up) and comes back at its next visit, with
+ * nothing new to merge. Counted when hardly any pages wait for another look (see waiting()), so that
+ * pages_volatile's fall is theirs: as many as pages_unshared rose and pages_volatile fell, and at most the
+ * pages skipped since the last sweep began. At most delta(pages_unshared).
+ */
+static uint64_t skipped_back(const AdaptiveState *st, const KsmCounters *c) {
+        uint64_t back = delta(c->pages_unshared, st->last.pages_unshared);
+        uint64_t fell = delta(st->last.pages_volatile, c->pages_volatile);
+        uint64_t skipped = delta(c->pages_skipped, st->sweep_skipped);
+
+        if (waiting(st, c) >= enough_waiting(c))
+                return 0;
+        if (fell < back)
+                back = fell;
+        return skipped < back ? skipped : back;
+}
+
+/*
  * Whether to keep going round to the pages that wait for another look (see waiting()), when enough do.
  * Where ksmd scans finds too little, they are elsewhere in the round: keep at it for up to a whole round
  * (pages_scanned + pages_skipped as many as KSM tracks) from when going round began or last merged that
@@ -237,7 +256,8 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         uint64_t gained = delta(merged(c), merged(&st->last));
         /* Pages seen for the first time, or checked again and put in the unstable tree: both on the way to
          * merging (the first look only takes a checksum). */
-        uint64_t seen = delta(tracked(c), tracked(&st->last)) + delta(c->pages_unshared, st->last.pages_unshared);
+        uint64_t seen = delta(tracked(c), tracked(&st->last)) + delta(c->pages_unshared, st->last.pages_unshared) -
+                        skipped_back(st, c);
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
         uint64_t next;

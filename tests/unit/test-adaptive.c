@@ -443,6 +443,48 @@ START_TEST(test_pending_volatile) {
 }
 END_TEST
 
+/* Pages smart_scan skipped, put back in the unstable tree at their next visit: nothing new to merge. */
+START_TEST(test_skipped_back) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = { .full_scans = 10,
+                          .pages_shared = 100000,
+                          .pages_sharing = 1800000,
+                          .pages_unshared = 200000,
+                          .pages_scanned = 50000000,
+                          .pages_skipped = 1000000,
+                          .has_pages_scanned = true };
+
+        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
+        st.sweep_until = 0;
+        /* 50000 unique pages skipped: out of the unstable tree, volatile. */
+        c.pages_scanned += 200000;
+        c.pages_skipped += 50000;
+        c.pages_unshared -= 50000;
+        c.pages_volatile += 50000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 300, false, &step), WHY_IDLE);
+        st.rate = S.max_rate;
+        /* Back in it at their next visit: 50000 pages "put in the unstable tree", none new. */
+        c.pages_scanned += 200000;
+        c.pages_unshared += 50000;
+        c.pages_volatile -= 50000;
+        ck_assert_int_eq(step_at(&st, 1, &c, 300, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(step.seen, 0);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+        /* Pages of a guest just seen twice, while none were skipped since the sweep: they count. */
+        ck_assert_int_eq(step_at(&st, 2, &c, 10, true, &step), WHY_EVENT);
+        st.sweep_until = 0;
+        c.pages_scanned += 10000;
+        c.pages_volatile += 10000;
+        ck_assert_int_eq(step_at(&st, 2.5, &c, 300, false, &step), WHY_NEW_PAGES);
+        c.pages_scanned += 200000;
+        c.pages_unshared += 10000;
+        c.pages_volatile -= 10000;
+        ck_assert_int_eq(step_at(&st, 3, &c, 300, false, &step), WHY_NEW_PAGES);
+        ck_assert_uint_eq(step.seen, 10000);
+}
+END_TEST
+
 /* Over the ceiling: cut to the rate that meets it (at most halving), and climb back the same way. */
 START_TEST(test_cpu_ceiling) {
         AdaptiveState st = {};
@@ -780,6 +822,7 @@ int main(void) {
         tcase_add_test(tc, test_no_second_round);
         tcase_add_test(tc, test_pending_volatile);
         tcase_add_test(tc, test_knobs_follow_ksmd);
+        tcase_add_test(tc, test_skipped_back);
         tcase_add_test(tc, test_cpu_ceiling);
         tcase_add_test(tc, test_without_pages_scanned);
         tcase_add_test(tc, test_cadence);
