@@ -75,12 +75,24 @@ static uint64_t delta(uint64_t now, uint64_t then) {
         return now > then ? now - then : 0;
 }
 
+/* The pages ksmd has looked at or passed over (smart_scan), ever: where its cursor is, in pages. */
+static uint64_t looked_at(const KsmCounters *c) {
+        return c->pages_scanned + c->pages_skipped;
+}
+
+/* @permille ‰ of @pages, but at least ADAPTIVE_PAYING_PAGES: how many pages make a difference. */
+static uint64_t share_at_least(uint64_t pages, unsigned permille) {
+        uint64_t share = pages * permille / 1000;
+
+        return share > ADAPTIVE_PAYING_PAGES ? share : ADAPTIVE_PAYING_PAGES;
+}
+
 /* A round of the sweep starts here: it ends once ksmd has looked at as many pages as KSM tracks. @again: it
  * follows a round that saw new pages, for their second visit. */
 static void sweep_round(AdaptiveState *st, const KsmCounters *c, bool again) {
         st->sweep_new = again ? delta(tracked(c), st->sweep_seen) : 0;
         st->sweep_resolved = 0;
-        st->sweep_from = c->pages_scanned + c->pages_skipped;
+        st->sweep_from = looked_at(c);
         st->sweep_seen = tracked(c);
         st->sweep_again = again;
 }
@@ -102,9 +114,8 @@ static void sweep(AdaptiveState *st, const KsmCounters *c) {
  * may resolve meanwhile).
  */
 static bool resolved(const AdaptiveState *st, const KsmCounters *c, uint64_t fresh) {
-        uint64_t slack = fresh / 100 > ADAPTIVE_PAYING_PAGES ? fresh / 100 : ADAPTIVE_PAYING_PAGES;
-
-        return st->sweep_resolved + slack >= fresh || c->pages_volatile < st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
+        return st->sweep_resolved + share_at_least(fresh, 10) >= fresh ||
+               c->pages_volatile < st->sweep_volatile + ADAPTIVE_PAYING_PAGES;
 }
 
 /*
@@ -121,7 +132,7 @@ static bool sweeping(AdaptiveState *st, const KsmCounters *c) {
                 return false;
         if (!c->has_pages_scanned || !st->last.has_pages_scanned)
                 return c->full_scans < st->sweep_until;
-        if (delta(c->pages_scanned + c->pages_skipped, st->sweep_from) < tracked(c)) {
+        if (delta(looked_at(c), st->sweep_from) < tracked(c)) {
                 if (!st->sweep_again || tracked(c) >= st->sweep_seen + ADAPTIVE_PAYING_PAGES)
                         return true;
                 return !resolved(st, c, st->sweep_new);
@@ -147,9 +158,7 @@ static uint64_t waiting(const AdaptiveState *st, const KsmCounters *c) {
 /* Pages waiting count once they are ADAPTIVE_PENDING_PERMILLE ‰ of the pages KSM tracks, and at least
  * ADAPTIVE_PAYING_PAGES. */
 static uint64_t enough_waiting(const KsmCounters *c) {
-        uint64_t share = tracked(c) * ADAPTIVE_PENDING_PERMILLE / 1000;
-
-        return share > ADAPTIVE_PAYING_PAGES ? share : ADAPTIVE_PAYING_PAGES;
+        return share_at_least(tracked(c), ADAPTIVE_PENDING_PERMILLE);
 }
 
 /*
@@ -157,10 +166,11 @@ static uint64_t enough_waiting(const KsmCounters *c) {
  * page leaves the tree (pages_unshared down, pages_volatile up) and comes back at its next visit, with
  * nothing new to merge. Counted when hardly any pages wait for another look (see waiting()), so that
  * pages_volatile's fall is theirs: as many as pages_unshared rose and pages_volatile fell, and at most the
- * pages skipped since the last sweep began. At most delta(pages_unshared).
+ * pages skipped since the last sweep began. @unshared_up: how much pages_unshared rose; the result is at
+ * most that.
  */
-static uint64_t skipped_back(const AdaptiveState *st, const KsmCounters *c) {
-        uint64_t back = delta(c->pages_unshared, st->last.pages_unshared);
+static uint64_t skipped_back(const AdaptiveState *st, const KsmCounters *c, uint64_t unshared_up) {
+        uint64_t back = unshared_up;
         uint64_t fell = delta(st->last.pages_volatile, c->pages_volatile);
         uint64_t skipped = delta(c->pages_skipped, st->sweep_skipped);
 
@@ -179,7 +189,7 @@ static uint64_t skipped_back(const AdaptiveState *st, const KsmCounters *c) {
  * memory (a sweep) comes. Needs pages_scanned (Linux 6.7+).
  */
 static bool pending(AdaptiveState *st, const KsmCounters *c) {
-        uint64_t pos = c->pages_scanned + c->pages_skipped;
+        uint64_t pos = looked_at(c);
         uint64_t enough = enough_waiting(c);
 
         if (!c->has_pages_scanned || st->pending_gave_up || waiting(st, c) < enough)
@@ -254,10 +264,12 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                                    ? delta(c->pages_skipped, st->last.pages_skipped)
                                    : 0;
         uint64_t gained = delta(merged(c), merged(&st->last));
+        uint64_t unshared_up = delta(c->pages_unshared, st->last.pages_unshared);
         /* Pages seen for the first time, or checked again and put in the unstable tree: both on the way to
          * merging (the first look only takes a checksum). */
-        uint64_t seen = delta(tracked(c), tracked(&st->last)) + delta(c->pages_unshared, st->last.pages_unshared) -
-                        skipped_back(st, c);
+        uint64_t seen = delta(tracked(c), tracked(&st->last)) + unshared_up - skipped_back(st, c, unshared_up);
+        bool pays =
+                gained + seen >= ADAPTIVE_PAYING_PAGES && (gained + seen) * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
         uint64_t next;
@@ -269,7 +281,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
 
         /* For the sweep's second round, counted at every step, whatever it decides: the pages resolved, and
          * the fewest volatile pages the first round saw (those waiting from before may resolve meanwhile). */
-        st->sweep_resolved += gained + delta(c->pages_unshared, st->last.pages_unshared);
+        st->sweep_resolved += gained + unshared_up;
         if (st->sweep_until > 0 && !st->sweep_again && c->pages_volatile < st->sweep_volatile)
                 st->sweep_volatile = c->pages_volatile;
 
@@ -309,19 +321,11 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 st->sweep_until = 0;
                 if (scanned == 0)
                         why = WHY_HOLD;
-                else if (gained + seen >= ADAPTIVE_PAYING_PAGES &&
-                         (gained + seen) * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE) {
-                        if (st->cpu_limited)
-                                st->rate = cpu_regain(s, st->rate, in->cpu_permille);
-                        else
-                                st->rate = s->max_rate;
-                        why = seen > gained ? WHY_NEW_PAGES : WHY_PAYING;
-                } else if (pending(st, c)) {
-                        if (st->cpu_limited)
-                                st->rate = cpu_regain(s, st->rate, in->cpu_permille);
-                        else
-                                st->rate = s->max_rate;
-                        why = WHY_PENDING;
+                else if (pays || pending(st, c)) {
+                        /* Scanning pays, or goes round to pages waiting elsewhere (asked only when it does
+                         * not pay): the fastest rate, or back towards it after a cut for the CPU ceiling. */
+                        st->rate = st->cpu_limited ? cpu_regain(s, st->rate, in->cpu_permille) : s->max_rate;
+                        why = !pays ? WHY_PENDING : seen > gained ? WHY_NEW_PAGES : WHY_PAYING;
                 } else {
                         /* Under a quarter of the threshold: nothing left to find at this pace, the floor at
                          * once; else a quarter of the rate. */
@@ -365,7 +369,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         /* A sweep's round that ends before then, at the pace of the last interval: look then, so as not to
          * scan on at the fastest rate past it. */
         if (why == WHY_SWEEP && c->has_pages_scanned && scanned > 0 && interval > 0) {
-                uint64_t done = delta(c->pages_scanned + c->pages_skipped, st->sweep_from);
+                uint64_t done = delta(looked_at(c), st->sweep_from);
                 uint64_t until = delta(tracked(c), done) * interval / scanned;
 
                 if (until < next)

@@ -94,15 +94,21 @@ static void manager_arm_adaptive(Manager *m, const Decision *d) {
                 log_warning("Cannot schedule the adaptive policy's next check");
 }
 
+/* Where a snapshot is read from, for this daemon. */
+static SnapshotSource manager_snapshot_source(const Manager *m) {
+        return (SnapshotSource) {
+                .proc_dir = m->opts.proc_dir,
+                .ksm_fd = m->apply.ksm_fd,
+                .matcher = &m->matcher,
+                .committed_source = (int) m->settings.committed_source,
+        };
+}
+
 /* Between adjustments: ask the controller again, at the time it chose, and apply what it says. */
 int manager_on_adaptive_check(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         Snapshot *snap = &m->last_snapshot;
-        SnapshotSource src = {
-                .proc_dir = m->opts.proc_dir,
-                .ksm_fd = m->apply.ksm_fd,
-                .matcher = &m->matcher,
-        };
+        SnapshotSource src = manager_snapshot_source(m);
         ApplyResult res;
         Snapshot check;
 
@@ -171,12 +177,7 @@ static void manager_report_meminfo_fields(Manager *m, const Snapshot *snap) {
  * a file caught half-written fails in the meantime), its end too.
  */
 static int manager_read_snapshot(Manager *m, Snapshot *ret, GuestList *ret_guests) {
-        SnapshotSource src = {
-                .proc_dir = m->opts.proc_dir,
-                .ksm_fd = m->apply.ksm_fd,
-                .matcher = &m->matcher,
-                .committed_source = (int) m->settings.committed_source,
-        };
+        SnapshotSource src = manager_snapshot_source(m);
         pid_t ksmd_was = m->ksmd.pid;
         SnapshotPart failed = _SNAPSHOT_PART_MAX;
         char why[96];

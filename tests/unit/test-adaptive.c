@@ -50,6 +50,14 @@ START_TEST(test_knobs) {
 }
 END_TEST
 
+/* A host whose guests KSM merged long ago: 421000 pages tracked, 401000 of them merged. */
+static const KsmCounters HOST = { .full_scans = 10,
+                                  .pages_shared = 1000,
+                                  .pages_sharing = 400000,
+                                  .pages_unshared = 20000,
+                                  .pages_scanned = 1000000,
+                                  .has_pages_scanned = true };
+
 /* One step at @sec seconds with @c; ksmd's CPU @cpu ‰ (negative: unknown). */
 static AdaptiveWhy step_at(AdaptiveState *st, double sec, const KsmCounters *c, int cpu, bool event,
                            AdaptiveStep *step) {
@@ -133,12 +141,7 @@ START_TEST(test_fast_again) {
         AdaptiveInput in = { .now = 0, .has_guests = true, .guests_kb = 8 << 20 };
         KsmCounters *c = &in.counters;
 
-        *c = (KsmCounters) { .full_scans = 10,
-                             .pages_shared = 1000,
-                             .pages_sharing = 400000,
-                             .pages_unshared = 20000,
-                             .pages_scanned = 1000000,
-                             .has_pages_scanned = true };
+        *c = HOST;
         adaptive_step(&S, &st, &in, &step);
         ck_assert_int_eq(step.why, WHY_START);
         ck_assert(step.watch_guests);
@@ -236,12 +239,7 @@ START_TEST(test_second_round_ends) {
         AdaptiveInput in = { .now = 0 };
         KsmCounters *c = &in.counters;
 
-        *c = (KsmCounters) { .full_scans = 10,
-                             .pages_shared = 1000,
-                             .pages_sharing = 400000,
-                             .pages_unshared = 20000,
-                             .pages_scanned = 1000000,
-                             .has_pages_scanned = true };
+        *c = HOST;
         adaptive_step(&S, &st, &in, &step);
         st.rate = S.min_rate;
         st.sweep_until = 0;
@@ -300,12 +298,7 @@ END_TEST
 START_TEST(test_no_second_round) {
         AdaptiveState st = {};
         AdaptiveStep step;
-        KsmCounters c = { .full_scans = 10,
-                          .pages_shared = 1000,
-                          .pages_sharing = 400000,
-                          .pages_unshared = 20000,
-                          .pages_scanned = 1000000,
-                          .has_pages_scanned = true };
+        KsmCounters c = HOST;
 
         step_at(&st, 0, &c, -1, false, &step);
         st.sweep_until = 0;
@@ -332,14 +325,9 @@ END_TEST
 START_TEST(test_second_round_volatile) {
         AdaptiveState st = {};
         AdaptiveStep step;
-        KsmCounters c = { .full_scans = 10,
-                          .pages_shared = 1000,
-                          .pages_sharing = 400000,
-                          .pages_unshared = 20000,
-                          .pages_volatile = 30000,
-                          .pages_scanned = 1000000,
-                          .has_pages_scanned = true };
+        KsmCounters c = HOST;
 
+        c.pages_volatile = 30000;
         step_at(&st, 0, &c, -1, false, &step);
         st.sweep_until = 0;
         ck_assert_int_eq(step_at(&st, 200, &c, 10, true, &step), WHY_EVENT);
@@ -544,12 +532,7 @@ END_TEST
 START_TEST(test_knobs_follow_ksmd) {
         AdaptiveState st = {};
         AdaptiveStep step;
-        KsmCounters c = { .full_scans = 10,
-                          .pages_shared = 1000,
-                          .pages_sharing = 400000,
-                          .pages_unshared = 20000,
-                          .pages_scanned = 1000000,
-                          .has_pages_scanned = true };
+        KsmCounters c = HOST;
 
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
         ck_assert_uint_eq(step.pages_to_scan, 10000);
