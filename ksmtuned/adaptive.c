@@ -247,13 +247,12 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * ADAPTIVE_PAYING_PERMILLE ‰ of the pages scanned (pages_scanned, Linux 6.7+; before, the rate × the time),
  * scanning pays and the rate goes to the fastest; when not, it quarters, down to the floor, or drops to the
  * floor at once when they are under a quarter of that share, unless many pages wait for another look
- * elsewhere in the round (see pending()): then it stays at the fastest to reach them. At every check
- * that finds ksmd over its CPU ceiling, the rate is cut to what would meet the ceiling (at most halved);
- * while it pays or new memory is covered, it climbs back the same way. An event overrides the ceiling for its
- * step. A check that finds nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast,
- * every 2 s at the floor or after nothing was scanned while the guests' memory is watched
- * (ADAPTIVE_WATCH_USEC after a start, an event or growth), else every 10 s; never sooner than 0.5 s nor
- * later than s->max_check.
+ * elsewhere in the round (see pending()): then it stays at the fastest to reach them. At every check that finds ksmd
+ * over its CPU ceiling, the rate is at most what would meet the ceiling (cut, at most halved), lower if the yield says
+ * so; while it pays or new memory is covered, it climbs back the same way. An event overrides the ceiling for its step.
+ * A check that finds nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast, every 2 s at the
+ * floor or after nothing was scanned while the guests' memory is watched (ADAPTIVE_WATCH_USEC after a start, an event
+ * or growth), else every 10 s; never sooner than 0.5 s nor later than s->max_check.
  */
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret) {
         const KsmCounters *c = &in->counters;
@@ -272,6 +271,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 gained + seen >= ADAPTIVE_PAYING_PAGES && (gained + seen) * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
+        uint64_t was = st->rate;
         uint64_t next;
 
         /* ksmd's CPU per page over the last interval, for the knobs (see adaptive_knobs()). */
@@ -309,12 +309,8 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 st->cpu_limited = false;
                 sweep(st, c);
                 why = WHY_RESET;
-        } else if (over_cpu) {
-                st->rate = cpu_cut(s, st->rate, in->cpu_permille);
-                st->cpu_limited = true;
-                why = WHY_CPU;
         } else if (sweeping(st, c)) {
-                if (st->cpu_limited)
+                if (st->cpu_limited && !over_cpu)
                         st->rate = cpu_regain(s, st->rate, in->cpu_permille);
                 why = WHY_SWEEP;
         } else {
@@ -335,6 +331,14 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                         st->cpu_limited = false;
                         why = WHY_IDLE;
                 }
+        }
+        /* The CPU ceiling caps whatever was decided, but an event's step: over it, the rate goes to what would
+         * meet it (at most halved), unless the yield already took it lower. */
+        if (over_cpu && why != WHY_START && why != WHY_EVENT && why != WHY_GROWING && why != WHY_RESET &&
+            st->rate > cpu_cut(s, was, in->cpu_permille)) {
+                st->rate = cpu_cut(s, was, in->cpu_permille);
+                st->cpu_limited = true;
+                why = WHY_CPU;
         }
 
         if (st->rate >= s->max_rate) {

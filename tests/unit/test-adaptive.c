@@ -527,6 +527,21 @@ START_TEST(test_cpu_ceiling) {
 }
 END_TEST
 
+/* Over the ceiling at a check that found nothing to merge: the floor, not merely the ceiling's cut. */
+START_TEST(test_cpu_ceiling_idle) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = HOST;
+
+        step_at(&st, 0, &c, -1, false, &step);
+        st.sweep_until = 0;
+        c.pages_scanned += 400000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 1000, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+        ck_assert(!st.cpu_limited);
+}
+END_TEST
+
 /* The knobs follow what ksmd takes per page, and a sweep's round that ends before the next check is looked at
  * when it should end. */
 START_TEST(test_knobs_follow_ksmd) {
@@ -807,6 +822,7 @@ int main(void) {
         tcase_add_test(tc, test_knobs_follow_ksmd);
         tcase_add_test(tc, test_skipped_back);
         tcase_add_test(tc, test_cpu_ceiling);
+        tcase_add_test(tc, test_cpu_ceiling_idle);
         tcase_add_test(tc, test_without_pages_scanned);
         tcase_add_test(tc, test_cadence);
         suite_add_tcase(s, tc);
