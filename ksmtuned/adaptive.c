@@ -247,12 +247,14 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * ADAPTIVE_PAYING_PERMILLE ‰ of the pages scanned (pages_scanned, Linux 6.7+; before, the rate × the time),
  * scanning pays and the rate goes to the fastest; when not, it quarters, down to the floor, or drops to the
  * floor at once when they are under a quarter of that share, unless many pages wait for another look
- * elsewhere in the round (see pending()): then it stays at the fastest to reach them. At every check that finds ksmd
- * over its CPU ceiling, the rate is at most what would meet the ceiling (cut, at most halved), lower if the yield says
- * so; while it pays or new memory is covered, it climbs back the same way. An event overrides the ceiling for its step.
- * A check that finds nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast, every 2 s at the
- * floor or after nothing was scanned while the guests' memory is watched (ADAPTIVE_WATCH_USEC after a start, an event
- * or growth), else every 10 s; never sooner than 0.5 s nor later than s->max_check.
+ * elsewhere in the round (see pending()): then it stays at the fastest to reach them. Pages put in the
+ * unstable tree when nothing merged, nothing was new and none are left waiting do not pay (they found no
+ * partner): a quarter of the rate, then. At every check that finds ksmd over its CPU ceiling, the rate is at
+ * most what would meet the ceiling (cut, at most halved), lower if the yield says so; while it pays or new
+ * memory is covered, it climbs back the same way. An event overrides the ceiling for its step. A check that finds
+ * nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast, every 2 s at the floor or after nothing
+ * was scanned while the guests' memory is watched (ADAPTIVE_WATCH_USEC after a start, an event or growth), else every
+ * 10 s; never sooner than 0.5 s nor later than s->max_check.
  */
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret) {
         const KsmCounters *c = &in->counters;
@@ -267,8 +269,13 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         /* Pages seen for the first time, or checked again and put in the unstable tree: both on the way to
          * merging (the first look only takes a checksum). */
         uint64_t seen = delta(tracked(c), tracked(&st->last)) + unshared_up - skipped_back(st, c, unshared_up);
-        bool pays =
-                gained + seen >= ADAPTIVE_PAYING_PAGES && (gained + seen) * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
+        /* Nothing merged, nothing new, and no page left waiting for another look: the pages just put in the
+         * unstable tree were the last to wait, and found no partner. They may yet pair with a page later in
+         * the round, so they keep the rate off the floor, but not at the fastest. */
+        bool unpaired = gained == 0 && delta(tracked(c), tracked(&st->last)) < ADAPTIVE_PAYING_PAGES &&
+                        waiting(st, c) < ADAPTIVE_PAYING_PAGES;
+        uint64_t yield = gained + (unpaired ? 0 : seen);
+        bool pays = yield >= ADAPTIVE_PAYING_PAGES && yield * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
         uint64_t was = st->rate;

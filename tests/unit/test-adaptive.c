@@ -462,14 +462,51 @@ START_TEST(test_skipped_back) {
         /* Pages of a guest just seen twice, while none were skipped since the sweep: they count. */
         ck_assert_int_eq(step_at(&st, 2, &c, 10, true, &step), WHY_EVENT);
         st.sweep_until = 0;
-        c.pages_scanned += 10000;
-        c.pages_volatile += 10000;
+        c.pages_scanned += 20000;
+        c.pages_volatile += 20000;
         ck_assert_int_eq(step_at(&st, 2.5, &c, 300, false, &step), WHY_NEW_PAGES);
         c.pages_scanned += 200000;
         c.pages_unshared += 10000;
         c.pages_volatile -= 10000;
         ck_assert_int_eq(step_at(&st, 3, &c, 300, false, &step), WHY_NEW_PAGES);
         ck_assert_uint_eq(step.seen, 10000);
+}
+END_TEST
+
+/* The last pages waiting for another look go into the unstable tree and nothing merges: they found no
+ * partner. Not the fastest rate for them, but not the floor either: a partner may come later in the round. */
+START_TEST(test_unpaired) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = HOST;
+
+        c.pages_volatile = 20000;
+        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
+        st.sweep_until = 0;
+        /* 200000 scanned: 10000 of the 20000 unique, nothing merged; 10000 still wait: on the way. */
+        c.pages_scanned += 200000;
+        c.pages_unshared += 10000;
+        c.pages_volatile -= 10000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 300, false, &step), WHY_NEW_PAGES);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        /* The other 10000 too, and none wait any more: a quarter of the rate. */
+        c.pages_scanned += 200000;
+        c.pages_unshared += 10000;
+        c.pages_volatile -= 10000;
+        ck_assert_int_eq(step_at(&st, 1, &c, 300, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(step.seen, 10000);
+        ck_assert_uint_eq(st.rate, S.max_rate / 4);
+        /* One of them pairs up further on: scanning pays again. */
+        c.pages_scanned += 50000;
+        c.pages_shared += 500;
+        c.pages_sharing += 500;
+        c.pages_unshared -= 1000;
+        ck_assert_int_eq(step_at(&st, 1.5, &c, 300, false, &step), WHY_PAYING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        /* Then nothing: the floor. */
+        c.pages_scanned += 200000;
+        ck_assert_int_eq(step_at(&st, 2, &c, 300, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.rate, S.min_rate);
 }
 END_TEST
 
@@ -821,6 +858,7 @@ int main(void) {
         tcase_add_test(tc, test_pending_volatile);
         tcase_add_test(tc, test_knobs_follow_ksmd);
         tcase_add_test(tc, test_skipped_back);
+        tcase_add_test(tc, test_unpaired);
         tcase_add_test(tc, test_cpu_ceiling);
         tcase_add_test(tc, test_cpu_ceiling_idle);
         tcase_add_test(tc, test_without_pages_scanned);
