@@ -23,6 +23,7 @@ const char *adaptive_why_string(AdaptiveWhy why) {
                 [WHY_PENDING] = "pages waiting for another look elsewhere: scanning fast",
                 [WHY_RESET] = "counters reset: scanning fast",
                 [WHY_PAYING] = "scanning still merging: scanning fast",
+                [WHY_SWEPT] = "new memory had its second look: backing off",
                 [WHY_IDLE] = "scanning merges too little: backing off",
                 [WHY_CPU] = "ksmd over its CPU ceiling: backing off",
         };
@@ -249,7 +250,8 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * floor at once when they are under a quarter of that share, unless many pages wait for another look
  * elsewhere in the round (see pending()): then it stays at the fastest to reach them. Pages put in the
  * unstable tree when nothing merged, nothing was new and none are left waiting do not pay (they found no
- * partner): a quarter of the rate, then. At every check that finds ksmd over its CPU ceiling, the rate is at
+ * partner), nor does what the sweep's second round saw merging once it ends with none waiting (its new
+ * pages): a quarter of the rate, then. At every check that finds ksmd over its CPU ceiling, the rate is at
  * most what would meet the ceiling (cut, at most halved), lower if the yield says so; while it pays or new
  * memory is covered, it climbs back the same way. An event overrides the ceiling for its step. A check that finds
  * nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast, every 2 s at the floor or after nothing
@@ -320,6 +322,14 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 if (st->cpu_limited && !over_cpu)
                         st->rate = cpu_regain(s, st->rate, in->cpu_permille);
                 why = WHY_SWEEP;
+        } else if (st->sweep_until > 0 && st->sweep_again && scanned > 0 && waiting(st, c) < enough_waiting(c)) {
+                /* The sweep's second round just ended: the new pages have had the visit that merges them, and
+                 * what this check saw merging was theirs. Nothing is known to be left: a quarter of the rate,
+                 * the floor next if nothing more turns up. */
+                st->sweep_until = 0;
+                st->rate /= 4;
+                st->cpu_limited = false;
+                why = WHY_SWEPT;
         } else {
                 st->sweep_until = 0;
                 if (scanned == 0)

@@ -42,6 +42,7 @@ typedef enum AdaptiveWhy {
         WHY_PENDING,   /* many pages wait for another look elsewhere in the round: go round to them at speed */
         WHY_RESET,     /* the counters went back (an unmerge): start over */
         WHY_PAYING,    /* what ksmd scanned since the last check merged a worthwhile share */
+        WHY_SWEPT,     /* a sweep's second round is over, nothing waits for another look: back off */
         WHY_IDLE,      /* scanning stopped merging: back off */
         WHY_CPU,       /* ksmd over its CPU ceiling: back off */
 } AdaptiveWhy;

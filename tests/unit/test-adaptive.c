@@ -174,15 +174,17 @@ START_TEST(test_fast_again) {
         c->pages_scanned += 40000;
         adaptive_step(&S, &st, &in, &step);
         ck_assert_int_eq(step.why, WHY_SWEEP);
-        /* It ends as soon as the volatile pages are back where they were: 45000 merged, 5000 unique. */
+        /* It ends as soon as the volatile pages are back where they were: 45000 merged, 5000 unique. What
+         * merged was the new pages, and nothing else waits: a quarter of the rate, not the fastest. */
         in.now += SEC;
         c->pages_scanned += 100000;
         c->pages_volatile -= 50000;
         c->pages_sharing += 45000;
         c->pages_unshared += 5000;
         adaptive_step(&S, &st, &in, &step);
-        ck_assert_int_eq(step.why, WHY_PAYING);
-        ck_assert_uint_eq(st.rate, S.max_rate);
+        ck_assert_int_eq(step.why, WHY_SWEPT);
+        ck_assert_uint_eq(st.rate, S.max_rate / 4);
+        ck_assert_uint_eq(st.sweep_until, 0);
         /* Then 100000 pages scanned, nothing merged: under a quarter of the threshold, the floor at once. */
         in.now += SEC;
         c->pages_scanned += 100000;
@@ -351,12 +353,21 @@ START_TEST(test_second_round_volatile) {
         c.pages_volatile -= 30000;
         ck_assert_int_eq(step_at(&st, 202, &c, 10, false, &step), WHY_SWEEP);
         /* The other 20000 merge in pairs (10000 new KSM pages): 40000 counted as merged of the 50000, but
-         * none wait any more: over. */
+         * none wait any more: over, and backing off from there. */
         c.pages_scanned += 40000;
         c.pages_shared += 10000;
         c.pages_sharing += 10000;
         c.pages_volatile -= 20000;
-        ck_assert_int_eq(step_at(&st, 202.5, &c, 10, false, &step), WHY_PAYING);
+        ck_assert_int_eq(step_at(&st, 202.5, &c, 10, false, &step), WHY_SWEPT);
+        ck_assert_uint_eq(st.rate, S.max_rate / 4);
+        /* But pages that pair up later in the round still bring back the fastest rate: 1000 of them, 500 new
+         * KSM pages. */
+        c.pages_scanned += 40000;
+        c.pages_shared += 500;
+        c.pages_sharing += 500;
+        c.pages_unshared -= 1000;
+        ck_assert_int_eq(step_at(&st, 203, &c, 10, false, &step), WHY_PAYING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
 }
 END_TEST
 
