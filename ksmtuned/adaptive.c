@@ -222,6 +222,17 @@ static uint64_t cpu_regain(const AdaptiveSettings *s, uint64_t rate, int cpu_per
 }
 
 /*
+ * The rate while scanning pays or new memory is being covered: the fastest, or, after a cut for the CPU
+ * ceiling, back towards it (see cpu_regain()). Still over the ceiling, it stays where it is, and the ceiling's
+ * cap in adaptive_step() decides.
+ */
+static uint64_t climb(const AdaptiveSettings *s, const AdaptiveState *st, int cpu_permille, bool over_cpu) {
+        if (!st->cpu_limited)
+                return s->max_rate;
+        return over_cpu ? st->rate : cpu_regain(s, st->rate, cpu_permille);
+}
+
+/*
  * The pages ksmd looked at since the previous step: the kernel's count where it has one, else what the
  * knobs asked for over the time passed (more than it did, when ksmd could not keep up).
  */
@@ -319,8 +330,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 sweep(st, c);
                 why = WHY_RESET;
         } else if (sweeping(st, c)) {
-                if (st->cpu_limited && !over_cpu)
-                        st->rate = cpu_regain(s, st->rate, in->cpu_permille);
+                st->rate = climb(s, st, in->cpu_permille, over_cpu);
                 why = WHY_SWEEP;
         } else if (st->sweep_until > 0 && st->sweep_again && scanned > 0 && waiting(st, c) < enough_waiting(c)) {
                 /* The sweep's second round just ended: the new pages have had the visit that merges them, and
@@ -336,8 +346,8 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                         why = WHY_HOLD;
                 else if (pays || pending(st, c)) {
                         /* Scanning pays, or goes round to pages waiting elsewhere (asked only when it does
-                         * not pay): the fastest rate, or back towards it after a cut for the CPU ceiling. */
-                        st->rate = st->cpu_limited ? cpu_regain(s, st->rate, in->cpu_permille) : s->max_rate;
+                         * not pay). */
+                        st->rate = climb(s, st, in->cpu_permille, over_cpu);
                         why = !pays ? WHY_PENDING : seen > gained ? WHY_NEW_PAGES : WHY_PAYING;
                 } else {
                         /* Under a quarter of the threshold: nothing left to find at this pace, the floor at

@@ -590,6 +590,27 @@ START_TEST(test_cpu_ceiling_idle) {
 }
 END_TEST
 
+/* Still over the ceiling after a cut, at a check where scanning pays: cut again, at most halved, as at any
+ * check over it; the climb back waits until ksmd is under the ceiling. */
+START_TEST(test_cpu_ceiling_paying) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = HOST;
+
+        step_at(&st, 0, &c, -1, false, &step);
+        st.sweep_until = 0;
+        st.rate = 400000;
+        st.cpu_limited = true;
+        /* 10000 of 200000 pages scanned merged: 5 %, paying. */
+        c.pages_scanned += 200000;
+        c.pages_sharing += 10000;
+        c.pages_unshared -= 10000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 2000, false, &step), WHY_CPU);
+        ck_assert_uint_eq(st.rate, 200000);
+        ck_assert(st.cpu_limited);
+}
+END_TEST
+
 /* The knobs follow what ksmd takes per page, and a sweep's round that ends before the next check is looked at
  * when it should end. */
 START_TEST(test_knobs_follow_ksmd) {
@@ -872,6 +893,7 @@ int main(void) {
         tcase_add_test(tc, test_unpaired);
         tcase_add_test(tc, test_cpu_ceiling);
         tcase_add_test(tc, test_cpu_ceiling_idle);
+        tcase_add_test(tc, test_cpu_ceiling_paying);
         tcase_add_test(tc, test_without_pages_scanned);
         tcase_add_test(tc, test_cadence);
         suite_add_tcase(s, tc);
