@@ -279,18 +279,19 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                                    : 0;
         uint64_t gained = delta(merged(c), merged(&st->last));
         uint64_t unshared_up = delta(c->pages_unshared, st->last.pages_unshared);
+        uint64_t first_seen = delta(tracked(c), tracked(&st->last));
         /* Pages seen for the first time, or checked again and put in the unstable tree: both on the way to
          * merging (the first look only takes a checksum). */
-        uint64_t seen = delta(tracked(c), tracked(&st->last)) + unshared_up - skipped_back(st, c, unshared_up);
+        uint64_t seen = first_seen + unshared_up - skipped_back(st, c, unshared_up);
         /* Nothing merged, nothing new, and no page left waiting for another look: the pages just put in the
          * unstable tree were the last to wait, and found no partner. They may yet pair with a page later in
          * the round, so they keep the rate off the floor, but not at the fastest. */
-        bool unpaired = gained == 0 && delta(tracked(c), tracked(&st->last)) < ADAPTIVE_PAYING_PAGES &&
-                        waiting(st, c) < ADAPTIVE_PAYING_PAGES;
+        bool unpaired = gained == 0 && first_seen < ADAPTIVE_PAYING_PAGES && waiting(st, c) < ADAPTIVE_PAYING_PAGES;
         uint64_t yield = gained + (unpaired ? 0 : seen);
         bool pays = yield >= ADAPTIVE_PAYING_PAGES && yield * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
+        bool new_memory = false; /* this step starts a sweep at the fastest rate, over the ceiling or not */
         uint64_t was = st->rate;
         uint64_t next;
 
@@ -323,11 +324,13 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 st->cpu_limited = false;
                 st->watch_until = in->now + ADAPTIVE_WATCH_USEC;
                 sweep(st, c);
+                new_memory = true;
         } else if (c->full_scans < st->last.full_scans || merged(c) + 1024 < merged(&st->last) / 2) {
                 /* Counters went back: run=2 unmerged everything. Whatever merges next is new. */
                 st->rate = s->max_rate;
                 st->cpu_limited = false;
                 sweep(st, c);
+                new_memory = true;
                 why = WHY_RESET;
         } else if (sweeping(st, c)) {
                 st->rate = climb(s, st, in->cpu_permille, over_cpu);
@@ -359,13 +362,16 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                         why = WHY_IDLE;
                 }
         }
-        /* The CPU ceiling caps whatever was decided, but an event's step: over it, the rate goes to what would
+        /* The CPU ceiling caps whatever was decided, but on new memory: over it, the rate goes to what would
          * meet it (at most halved), unless the yield already took it lower. */
-        if (over_cpu && why != WHY_START && why != WHY_EVENT && why != WHY_GROWING && why != WHY_RESET &&
-            st->rate > cpu_cut(s, was, in->cpu_permille)) {
-                st->rate = cpu_cut(s, was, in->cpu_permille);
-                st->cpu_limited = true;
-                why = WHY_CPU;
+        if (over_cpu && !new_memory) {
+                uint64_t cut = cpu_cut(s, was, in->cpu_permille);
+
+                if (st->rate > cut) {
+                        st->rate = cut;
+                        st->cpu_limited = true;
+                        why = WHY_CPU;
+                }
         }
 
         if (st->rate >= s->max_rate) {
