@@ -67,6 +67,13 @@ static AdaptiveWhy step_at(AdaptiveState *st, double sec, const KsmCounters *c, 
         return step->why;
 }
 
+/* A controller started at @sec seconds with @c, its first sweep taken as over: its next step judges what
+ * scanning yields. */
+static void started(AdaptiveState *st, double sec, const KsmCounters *c, AdaptiveStep *step) {
+        ck_assert_int_eq(step_at(st, sec, c, -1, false, step), WHY_START);
+        st->sweep_until = 0;
+}
+
 /* Merged everything, then judged per check: the first check whose pages scanned merged too little backs off. */
 START_TEST(test_back_off_within_a_scan) {
         AdaptiveState st = {};
@@ -302,8 +309,7 @@ START_TEST(test_no_second_round) {
         AdaptiveStep step;
         KsmCounters c = HOST;
 
-        step_at(&st, 0, &c, -1, false, &step);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         ck_assert_int_eq(step_at(&st, 200, &c, 10, true, &step), WHY_EVENT);
         /* The new guest's 50000 pages seen early, then 45000 merged and 5000 found unique at their second
          * visit, all within the first round (480000 pages looked at, against 471000 tracked). */
@@ -330,8 +336,7 @@ START_TEST(test_second_round_volatile) {
         KsmCounters c = HOST;
 
         c.pages_volatile = 30000;
-        step_at(&st, 0, &c, -1, false, &step);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         ck_assert_int_eq(step_at(&st, 200, &c, 10, true, &step), WHY_EVENT);
         /* The first round: the 30000 resolve (25000 merged, 5000 unique), then the new guest's 50000 pages
          * are seen. 520000 looked at, more than the 501000 tracked: a second round. */
@@ -385,8 +390,7 @@ START_TEST(test_pending_volatile) {
                           .pages_scanned = 50000000,
                           .has_pages_scanned = true };
 
-        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         /* 200000 pages scanned, nothing: they are elsewhere. */
         c.pages_scanned += 200000;
         ck_assert_int_eq(step_at(&st, 0.5, &c, 300, false, &step), WHY_PENDING);
@@ -454,8 +458,7 @@ START_TEST(test_skipped_back) {
                           .pages_skipped = 1000000,
                           .has_pages_scanned = true };
 
-        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         /* 50000 unique pages skipped: out of the unstable tree, volatile. */
         c.pages_scanned += 200000;
         c.pages_skipped += 50000;
@@ -492,8 +495,7 @@ START_TEST(test_unpaired) {
         KsmCounters c = HOST;
 
         c.pages_volatile = 20000;
-        ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         /* 200000 scanned: 10000 of the 20000 unique, nothing merged; 10000 still wait: on the way. */
         c.pages_scanned += 200000;
         c.pages_unshared += 10000;
@@ -528,8 +530,7 @@ START_TEST(test_cpu_ceiling) {
         KsmCounters c = { .full_scans = 1, .pages_sharing = 1000, .pages_unshared = 500000, .has_pages_scanned = true };
         double t = 0;
 
-        step_at(&st, t, &c, -1, false, &step);
-        st.sweep_until = 0;
+        started(&st, t, &c, &step);
         /* 1000 ‰ against 800: × 0.8. */
         c.pages_scanned += 200000;
         c.pages_sharing += 50000;
@@ -581,8 +582,7 @@ START_TEST(test_cpu_ceiling_idle) {
         AdaptiveStep step;
         KsmCounters c = HOST;
 
-        step_at(&st, 0, &c, -1, false, &step);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         c.pages_scanned += 400000;
         ck_assert_int_eq(step_at(&st, 0.5, &c, 1000, false, &step), WHY_IDLE);
         ck_assert_uint_eq(st.rate, S.min_rate);
@@ -597,8 +597,7 @@ START_TEST(test_cpu_ceiling_paying) {
         AdaptiveStep step;
         KsmCounters c = HOST;
 
-        step_at(&st, 0, &c, -1, false, &step);
-        st.sweep_until = 0;
+        started(&st, 0, &c, &step);
         st.rate = 400000;
         st.cpu_limited = true;
         /* 10000 of 200000 pages scanned merged: 5 %, paying. */
