@@ -11,26 +11,35 @@
 #include "log.h"
 
 static int max_level = LOG_INFO;
-static bool use_journal;
+static bool use_journal;   /* native messages, with fields */
+static bool stderr_stream; /* stderr is the journal stream: each line carries its priority as "<N>" */
 static FILE *logfile;
 
 /**
- * log_open() - log natively to the journal when our stderr is systemd's journal stream.
+ * log_open() - log to the journal when our stderr is systemd's journal stream.
+ * @native: send messages natively (sd_journal_sendv(), with fields) rather than down the stream
  *
  * systemd sets JOURNAL_STREAM to the device and inode of the stream it connected; comparing them with
  * our own stderr tells a service from a shell that merely inherited the variable.
+ *
+ * Only the daemon logs natively. journald tells which unit a native message came from by reading the
+ * sender's /proc/PID/cgroup when the message arrives; a command that exits at once (ExecReload=, a check)
+ * is often gone by then, and its messages are not the unit's ("journalctl -u" misses them). The stream
+ * was attributed when systemd connected it, so those commands write their lines there, each with the
+ * "<N>" priority prefix that journald reads (sd-daemon(3)).
  */
-void log_open(void) {
+void log_open(bool native) {
         const char *e = getenv("JOURNAL_STREAM");
         unsigned long long dev, ino;
         struct stat st;
 
-        use_journal = false;
+        use_journal = stderr_stream = false;
         if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
                 return;
         if (fstat(STDERR_FILENO, &st) < 0)
                 return;
-        use_journal = st.st_dev == (dev_t) dev && st.st_ino == (ino_t) ino;
+        stderr_stream = st.st_dev == (dev_t) dev && st.st_ino == (ino_t) ino;
+        use_journal = native && stderr_stream;
 }
 
 void log_set_max_level(int level) {
@@ -148,7 +157,10 @@ int log_internal(int level, int error, const char *const *fields, const char *fo
                 }
         }
 
-        fprintf(stderr, "%s%s\n", level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "", msg);
+        if (stderr_stream)
+                fprintf(stderr, "<%d>%s\n", level, msg);
+        else
+                fprintf(stderr, "%s%s\n", level <= LOG_ERR ? "error: " : level == LOG_WARNING ? "warning: " : "", msg);
         errno = saved_errno;
         return error;
 }

@@ -8,7 +8,7 @@
 
 #include "util.h"
 
-void log_open(void);
+void log_open(bool native);
 void log_set_max_level(int level);
 int log_get_max_level(void);
 /* What LOGFILE opens in a directory it names. */

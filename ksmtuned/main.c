@@ -139,7 +139,8 @@ int main(int argc, char *argv[]) {
         if (opts.runtime_dir && !*opts.runtime_dir)
                 opts.runtime_dir = NULL;
 
-        log_open();
+        /* Native journal messages for the daemon only: see log_open(). */
+        log_open(!check_config && reload_pid < 0 && !opts.once);
         if (check_config && reload_pid >= 0) {
                 fprintf(stderr, "ksmtuned: --check-config and --reload exclude each other\n");
                 return 2;

@@ -194,6 +194,31 @@ def test_reload_refused_leaves_the_daemon_untouched():
         e.cleanup()
 
 
+def test_refusal_goes_down_the_journal_stream():
+    """Under systemd, ExecReload='s stderr is the journal stream (JOURNAL_STREAM names it). The command exits
+    at once, so its lines must go down that stream, which journald attributed to the unit when it was
+    connected, each with its "<N>" priority; a native message from a process that has exited is often
+    not the unit's."""
+    e = Env()
+    try:
+        with e.start() as d:
+            write(e.conf, BROKEN)
+            for argv in ([f"--reload={d.pid}", "--runtime-dir", e.run], ["--check-config", "--config", e.conf]):
+                out = os.path.join(e.dir, "stream")
+                with open(out, "w") as f:
+                    st = os.fstat(f.fileno())
+                    env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+                    r = subprocess.run([KSMTUNED, *argv], stderr=f, stdout=subprocess.DEVNULL, env=env, timeout=90)
+                text = read(out)
+                assert r.returncode == 1, (argv, text)
+                assert f"<3>{e.conf}:2: KSM_NPAGES_MAX=12abc: not an integer\n" in text, (argv, text)
+                assert f"<3>Invalid configuration in {e.conf}" in text, (argv, text)
+                assert "error: " not in text, (argv, text)
+            assert "Reloading" not in d.output(), d.output()  # never signalled
+    finally:
+        e.cleanup()
+
+
 def test_reload_of_a_deleted_file_takes_the_defaults():
     e = Env()
     try:
