@@ -6,11 +6,12 @@
 #define FAST_SLEEP_MS 10
 #define SLOW_PAGES    100
 #define MAX_SLEEP_MS  1000
-#define MIN_CHECK     UINT64_C(500000)   /* 0.5 s: never poll faster than this, but to catch the end of a round */
-#define FAST_CHECK    UINT64_C(500000)   /* while scanning fast */
+#define MIN_CHECK     UINT64_C(250000)   /* 0.25 s: never poll faster than this, but to catch the end of a round */
+#define FAST_CHECK    UINT64_C(250000)   /* while scanning fast: how long the fastest rate outlasts its yield */
 #define ROUND_CHECK   UINT64_C(100000)   /* the soonest check at the end of a sweep's round */
 #define WATCH_CHECK   UINT64_C(2000000)  /* at the floor, while watching the guests' memory */
 #define IDLE_CHECK    UINT64_C(10000000) /* at the floor */
+#define GROWTH_SPAN   UINT64_C(500000)   /* the guests' memory is compared with a reading at least this old */
 
 const char *adaptive_why_string(AdaptiveWhy why) {
         static const char *const s[] = {
@@ -265,9 +266,9 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * pages): a quarter of the rate, then. At every check that finds ksmd over its CPU ceiling, the rate is at
  * most what would meet the ceiling (cut, at most halved), lower if the yield says so; while it pays or new
  * memory is covered, it climbs back the same way. An event overrides the ceiling for its step. A check that finds
- * nothing scanned keeps the rate. Checks come every 0.5 s while scanning fast, every 2 s at the floor or after nothing
+ * nothing scanned keeps the rate. Checks come every 0.25 s while scanning fast, every 2 s at the floor or after nothing
  * was scanned while the guests' memory is watched (ADAPTIVE_WATCH_USEC after a start, an event or growth), else every
- * 10 s; never sooner than 0.5 s nor later than s->max_check.
+ * 10 s; never sooner than 0.25 s nor later than s->max_check.
  */
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret) {
         const KsmCounters *c = &in->counters;
@@ -312,9 +313,13 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
 
                 growing = st->have_guests && grown >= ADAPTIVE_GROWTH_KB &&
                           grown * UINT64_C(1000000) >= ADAPTIVE_GROWTH_KB_PER_S * (span ? span : 1);
-                st->have_guests = true;
-                st->guests_kb = in->guests_kb;
-                st->guests_time = in->now;
+                /* A reading younger than GROWTH_SPAN stays the reference: growth is judged over the same span
+                 * however often the checks come. */
+                if (!st->have_guests || growing || span >= GROWTH_SPAN || in->guests_kb < st->guests_kb) {
+                        st->have_guests = true;
+                        st->guests_kb = in->guests_kb;
+                        st->guests_time = in->now;
+                }
         }
 
         if (!st->started || in->event || growing) {
@@ -393,7 +398,10 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 .tracked = tracked(c),
                 .volatile_pages = c->pages_volatile,
         };
-        adaptive_knobs(st->rate, st->page_ns, &ret->pages_to_scan, &ret->sleep_ms);
+        /* Backing off, the pages ahead cost less than the merging ones just measured: no stretch, so as not to
+         * scan more than asked for while the yield is being judged. */
+        adaptive_knobs(st->rate, why == WHY_IDLE || why == WHY_SWEPT ? 0 : st->page_ns, &ret->pages_to_scan,
+                       &ret->sleep_ms);
 
         if (why != WHY_HOLD && (st->sweep_until > 0 || st->rate > s->min_rate))
                 next = FAST_CHECK;

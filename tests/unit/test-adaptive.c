@@ -90,7 +90,7 @@ START_TEST(test_back_off_within_a_scan) {
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
         ck_assert_uint_eq(step.pages_to_scan, 10000);
         ck_assert_uint_eq(step.sleep_ms, 10);
-        ck_assert_uint_eq(step.next_check, SEC / 2);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
 
         /* A round of the scan (here two full scans' worth of pages) covers what was there at the start, whatever
          * it yields. */
@@ -222,6 +222,21 @@ START_TEST(test_fast_again) {
         adaptive_step(&S, &st, &in, &step);
         ck_assert_int_eq(step.why, WHY_IDLE);
         ck_assert_uint_eq(st.rate, S.min_rate);
+        /* 16 MiB in 0.25 s, then 16 MiB more in the next 0.25 s, as checks come while scanning fast: judged
+         * over 0.5 s, the first reading still the reference, 32 MiB at 64 MiB/s: growing. */
+        in.now += SEC / 4;
+        in.guests_kb += 16384;
+        c->pages_scanned += 1000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_IDLE);
+        in.now += SEC / 4;
+        in.guests_kb += 16384;
+        c->pages_scanned += 1000;
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_GROWING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        st.sweep_until = 0;
+        st.rate = S.min_rate;
 
         /* What ksmd scanned was mostly pages it had not seen: new mergeable memory without an event. */
         in.now += 2 * SEC;
@@ -395,7 +410,7 @@ START_TEST(test_pending_volatile) {
         c.pages_scanned += 200000;
         ck_assert_int_eq(step_at(&st, 0.5, &c, 300, false, &step), WHY_PENDING);
         ck_assert_uint_eq(st.rate, S.max_rate);
-        ck_assert_uint_eq(step.next_check, SEC / 2);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
         /* Found: 100000 of them merge. */
         c.pages_scanned += 100000;
         c.pages_sharing += 100000;
@@ -621,21 +636,21 @@ START_TEST(test_knobs_follow_ksmd) {
         ck_assert_uint_eq(step.pages_to_scan, 10000);
         /* 200000 of the 421000 pages tracked in 0.5 s, ksmd busy 250 ‰: 625 ns a page. At 1000000 pages/s
          * that is 625 ms of each second: 10000 / (1 - 0.625) pages every 10 ms. 221000 pages left: more than
-         * the next 0.5 s covers. */
+         * the next 0.25 s covers. */
         c.pages_scanned += 200000;
         ck_assert_int_eq(step_at(&st, 0.5, &c, 250, false, &step), WHY_SWEEP);
         ck_assert_uint_eq(st.page_ns, 625);
         ck_assert_uint_eq(step.pages_to_scan, 26666);
-        ck_assert_uint_eq(step.next_check, SEC / 2);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
         /* 21000 left, at 200000 per 0.5 s: due in 52.5 ms; looked at in 0.1 s, the soonest. */
         c.pages_scanned += 200000;
         ck_assert_int_eq(step_at(&st, 1, &c, 250, false, &step), WHY_SWEEP);
         ck_assert_uint_eq(step.next_check, SEC / 10);
-        /* 9000 pages in 31.25 ms, and 60000 new pages seen: 72000 left at that pace, 0.25 s. */
+        /* 9000 pages in 31.25 ms, and 30000 new pages seen: 42000 left at that pace, 145.8 ms. */
         c.pages_scanned += 9000;
-        c.pages_volatile += 60000;
+        c.pages_volatile += 30000;
         ck_assert_int_eq(step_at(&st, 1.03125, &c, 250, false, &step), WHY_SWEEP);
-        ck_assert_uint_eq(step.next_check, 250000);
+        ck_assert_uint_eq(step.next_check, 145833);
         /* Too few pages scanned to measure: the cost stays what it was. */
         ck_assert_uint_eq(st.page_ns, 625);
         /* ksmd busy all the time (over the ceiling: 800000 pages/s), 1250 ns a page: at most 4 times. */
@@ -643,6 +658,35 @@ START_TEST(test_knobs_follow_ksmd) {
         ck_assert_int_eq(step_at(&st, 1.15625, &c, 1000, false, &step), WHY_CPU);
         ck_assert_uint_eq(st.page_ns, 1250);
         ck_assert_uint_eq(step.pages_to_scan, st.rate / 100 * 4);
+}
+END_TEST
+
+/* Backing off, the knobs ask for the rate itself: the cost per page measured while pages merged would
+ * stretch pages_to_scan for pages that cost less, and ksmd would scan more than the rate while its yield is
+ * judged. Climbing, they stretch again. */
+START_TEST(test_back_off_unstretched) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = HOST;
+
+        started(&st, 0, &c, &step);
+        /* 0.5 s, 200000 pages, ksmd busy 500 ‰: 1250 ns a page. 1000 merged (0.5 %): a quarter, 250000 pages/s,
+         * 2500 pages every 10 ms, where the measured cost would make it 3633. */
+        c.pages_scanned += 200000;
+        c.pages_sharing += 1000;
+        c.pages_unshared -= 1000;
+        ck_assert_int_eq(step_at(&st, 0.5, &c, 500, false, &step), WHY_IDLE);
+        ck_assert_uint_eq(st.page_ns, 1250);
+        ck_assert_uint_eq(st.rate, 250000);
+        ck_assert_uint_eq(step.pages_to_scan, 2500);
+        ck_assert_uint_eq(step.sleep_ms, 10);
+        /* 20000 merged of the next 200000: paying, the fastest again, stretched to at most 4 times. */
+        c.pages_scanned += 200000;
+        c.pages_sharing += 20000;
+        c.pages_unshared -= 19000;
+        ck_assert_int_eq(step_at(&st, 1, &c, 500, false, &step), WHY_PAYING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        ck_assert_uint_eq(step.pages_to_scan, 40000);
 }
 END_TEST
 
@@ -676,13 +720,13 @@ START_TEST(test_without_pages_scanned) {
         c = (KsmCounters) {};
         for (int i = 0; i < 5; i++) {
                 step_at(&st, i, &c, -1, false, &step);
-                ck_assert_uint_ge(step.next_check, SEC / 2);
+                ck_assert_uint_ge(step.next_check, SEC / 4);
                 ck_assert_uint_le(step.next_check, 60 * SEC);
         }
 }
 END_TEST
 
-/* Checks: every 0.5 s while fast or covering new memory; at the floor every 2 s while watching the guests'
+/* Checks: every 0.25 s while fast or covering new memory; at the floor every 2 s while watching the guests'
  * memory, else every 10 s; never later than KSM_MONITOR_INTERVAL. */
 START_TEST(test_cadence) {
         AdaptiveSettings quick = S;
@@ -691,7 +735,7 @@ START_TEST(test_cadence) {
         KsmCounters c = { .has_pages_scanned = true };
 
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
-        ck_assert_uint_eq(step.next_check, SEC / 2);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
         /* KSM on with nothing to scan (no mergeable memory yet): the rate stays, the checks slow down. */
         ck_assert_int_eq(step_at(&st, 0.5, &c, -1, false, &step), WHY_HOLD);
         ck_assert_uint_eq(st.rate, S.max_rate);
@@ -893,6 +937,7 @@ int main(void) {
         tcase_add_test(tc, test_cpu_ceiling);
         tcase_add_test(tc, test_cpu_ceiling_idle);
         tcase_add_test(tc, test_cpu_ceiling_paying);
+        tcase_add_test(tc, test_back_off_unstretched);
         tcase_add_test(tc, test_without_pages_scanned);
         tcase_add_test(tc, test_cadence);
         suite_add_tcase(s, tc);
