@@ -208,6 +208,21 @@ static bool pending(AdaptiveState *st, const KsmCounters *c) {
         return false;
 }
 
+/*
+ * The pages put in the unstable tree since the previous step, for the sweep's second round: pages_unshared's
+ * rise, plus the @skipped pages smart_scan passed over meanwhile, at most as many as were in the tree: a
+ * skipped page leaves it, and hides as many put there, as when the old guests' unique pages are skipped while
+ * the new guest's own go in. Counted in the second round only: the first decides whether there is a second,
+ * and pages skipped then were not necessarily in the tree.
+ */
+static uint64_t put_unstable(const AdaptiveState *st, const KsmCounters *c, uint64_t skipped) {
+        uint64_t left = 0;
+
+        if (st->sweep_again)
+                left = skipped < st->last.pages_unshared ? skipped : st->last.pages_unshared;
+        return delta(c->pages_unshared + left, st->last.pages_unshared);
+}
+
 /* The rate that brings ksmd's CPU back to the ceiling, at least half the current one. */
 static uint64_t cpu_cut(const AdaptiveSettings *s, uint64_t rate, int cpu_permille) {
         uint64_t to = rate * s->max_cpu / (uint64_t) cpu_permille;
@@ -303,7 +318,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
 
         /* For the sweep's second round, counted at every step, whatever it decides: the pages resolved, and
          * the fewest volatile pages the first round saw (those waiting from before may resolve meanwhile). */
-        st->sweep_resolved += gained + unshared_up;
+        st->sweep_resolved += gained + put_unstable(st, c, skipped);
         if (st->sweep_until > 0 && !st->sweep_again && c->pages_volatile < st->sweep_volatile)
                 st->sweep_volatile = c->pages_volatile;
 

@@ -318,6 +318,34 @@ START_TEST(test_second_round_ends) {
 }
 END_TEST
 
+/* The new pages' unique ones go into the unstable tree while smart_scan passes over as many old unique pages,
+ * which leave it: pages_unshared stands still, and the round still ends once the new pages are resolved. Pages
+ * skipped in the first round do not count: they decide nothing about the new ones. */
+START_TEST(test_second_round_skips) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = HOST;
+
+        started(&st, 0, &c, &step);
+        ck_assert_int_eq(step_at(&st, 200, &c, -1, true, &step), WHY_EVENT);
+        /* The first round sees the new guest's 10000 pages, while 15000 pages are skipped. */
+        c.pages_scanned += 430000;
+        c.pages_skipped += 15000;
+        c.pages_volatile += 10000;
+        ck_assert_int_eq(step_at(&st, 201, &c, -1, false, &step), WHY_SWEEP);
+        c.pages_scanned += 50000;
+        ck_assert_int_eq(step_at(&st, 202, &c, -1, false, &step), WHY_SWEEP);
+        ck_assert(st.sweep_again);
+        /* The second: 9000 merge, 1000 go into the unstable tree, and 1000 old unique pages are skipped. */
+        c.pages_scanned += 100000;
+        c.pages_skipped += 1000;
+        c.pages_sharing += 9000;
+        c.pages_volatile -= 9000;
+        ck_assert_int_eq(step_at(&st, 202.5, &c, -1, false, &step), WHY_SWEPT);
+        ck_assert_uint_eq(st.rate, S.max_rate / 4);
+}
+END_TEST
+
 /* New pages the cursor met early in the first round, and merged within it: no second round. */
 START_TEST(test_no_second_round) {
         AdaptiveState st = {};
@@ -929,6 +957,7 @@ int main(void) {
         tcase_add_test(tc, test_fast_again);
         tcase_add_test(tc, test_second_round_ends);
         tcase_add_test(tc, test_second_round_volatile);
+        tcase_add_test(tc, test_second_round_skips);
         tcase_add_test(tc, test_no_second_round);
         tcase_add_test(tc, test_pending_volatile);
         tcase_add_test(tc, test_knobs_follow_ksmd);
