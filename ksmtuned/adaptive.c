@@ -212,8 +212,10 @@ static bool pending(AdaptiveState *st, const KsmCounters *c) {
  * The pages put in the unstable tree since the previous step, for the sweep's second round: pages_unshared's
  * rise, plus the @skipped pages smart_scan passed over meanwhile, at most as many as were in the tree: a
  * skipped page leaves it, and hides as many put there, as when the old guests' unique pages are skipped while
- * the new guest's own go in. Counted in the second round only: the first decides whether there is a second,
- * and pages skipped then were not necessarily in the tree.
+ * the new guest's own go in. smart_scan also skips pages that were volatile, never in the tree: this may
+ * count too many, and end the round early; the next check then finds the new pages still merging, which
+ * pays, and the rate climbs back. Counted in the second round only: the first decides whether there is a
+ * second, and ending it wrongly would leave the new pages to the yield alone.
  */
 static uint64_t put_unstable(const AdaptiveState *st, const KsmCounters *c, uint64_t skipped) {
         uint64_t left = 0;
@@ -328,8 +330,8 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
 
                 growing = st->have_guests && grown >= ADAPTIVE_GROWTH_KB &&
                           grown * UINT64_C(1000000) >= ADAPTIVE_GROWTH_KB_PER_S * (span ? span : 1);
-                /* A reading younger than GROWTH_SPAN stays the reference: growth is judged over the same span
-                 * however often the checks come. */
+                /* The reading compared with is kept until it is GROWTH_SPAN old (or growth was found, or the
+                 * memory shrank): growth is judged over about the same span however often the checks come. */
                 if (!st->have_guests || growing || span >= GROWTH_SPAN || in->guests_kb < st->guests_kb) {
                         st->have_guests = true;
                         st->guests_kb = in->guests_kb;
@@ -413,8 +415,9 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 .tracked = tracked(c),
                 .volatile_pages = c->pages_volatile,
         };
-        /* Backing off, the pages ahead cost less than the merging ones just measured: no stretch, so as not to
-         * scan more than asked for while the yield is being judged. */
+        /* When the yield backs the rate off (a quarter, the floor, the sweep's second round over), the pages
+         * ahead cost less than the merging ones just measured: no stretch, so as not to scan more than asked
+         * for while the yield is judged. A cut for the CPU ceiling keeps the stretch. */
         adaptive_knobs(st->rate, why == WHY_IDLE || why == WHY_SWEPT ? 0 : st->page_ns, &ret->pages_to_scan,
                        &ret->sleep_ms);
 

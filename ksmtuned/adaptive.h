@@ -68,8 +68,8 @@ typedef struct AdaptiveState {
         uint64_t page_ns;        /* ksmd's CPU per page scanned, ns, over the last interval that scanned enough */
         uint64_t watch_until;    /* µs: until then, each check reads the guests' memory */
         bool have_guests;
-        uint64_t guests_kb;   /* at guests_time */
-        uint64_t guests_time; /* µs: the last step that read them */
+        uint64_t guests_kb;   /* the reading growth is judged against, at guests_time */
+        uint64_t guests_time; /* µs: when it was read */
 } AdaptiveState;
 
 typedef struct AdaptiveStep {
@@ -99,8 +99,8 @@ typedef struct AdaptiveStep {
  * pages_skipped) without seeing new ones; where the kernel does not count the pages, after this many full
  * scans (the first may have begun past the new memory, whose pages merge at their second visit). */
 #define ADAPTIVE_SWEEP_SCANS 3
-/* The guests' memory grows when their RSS rises by at least this much since the previous reading, at this
- * pace or faster. */
+/* The guests' memory grows when their RSS rises by at least this much since the reading it is compared with,
+ * at this pace or faster. That reading is kept until it is half a second old, however often the checks come. */
 #define ADAPTIVE_GROWTH_KB       UINT64_C(32768)
 #define ADAPTIVE_GROWTH_KB_PER_S UINT64_C(16384)
 /* How long after a guest event, or the last growth, the checks watch the guests' memory. */

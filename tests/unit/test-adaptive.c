@@ -222,8 +222,8 @@ START_TEST(test_fast_again) {
         adaptive_step(&S, &st, &in, &step);
         ck_assert_int_eq(step.why, WHY_IDLE);
         ck_assert_uint_eq(st.rate, S.min_rate);
-        /* 16 MiB in 0.25 s, then 16 MiB more in the next 0.25 s, as checks come while scanning fast: judged
-         * over 0.5 s, the first reading still the reference, 32 MiB at 64 MiB/s: growing. */
+        /* 16 MiB in 0.25 s, then 16 MiB more in the next 0.25 s (checks that close together come while
+         * scanning fast): judged against the reading of 0.5 s ago, 32 MiB at 64 MiB/s: growing. */
         in.now += SEC / 4;
         in.guests_kb += 16384;
         c->pages_scanned += 1000;
