@@ -11,7 +11,7 @@
 #define ROUND_CHECK   UINT64_C(100000)   /* the soonest check at the end of a sweep's round */
 #define WATCH_CHECK   UINT64_C(2000000)  /* at the floor, while watching the guests' memory */
 #define IDLE_CHECK    UINT64_C(10000000) /* at the floor */
-#define GROWTH_SPAN   UINT64_C(500000)   /* the guests' memory is compared with a reading at least this old */
+#define GROWTH_SPAN   UINT64_C(500000)   /* the guests' memory is compared with a reading kept until this old */
 
 const char *adaptive_why_string(AdaptiveWhy why) {
         static const char *const s[] = {

@@ -67,6 +67,16 @@ static AdaptiveWhy step_at(AdaptiveState *st, double sec, const KsmCounters *c, 
         return step->why;
 }
 
+/* One step @usec after the last, the guests' memory grown by @kb and @pages more scanned: the step's reason. */
+static AdaptiveWhy step_guests(AdaptiveState *st, AdaptiveInput *in, uint64_t usec, uint64_t kb, uint64_t pages,
+                               AdaptiveStep *step) {
+        in->now += usec;
+        in->guests_kb += kb;
+        in->counters.pages_scanned += pages;
+        adaptive_step(&S, st, in, step);
+        return step->why;
+}
+
 /* A controller started at @sec seconds with @c, its first sweep taken as over: its next step judges what
  * scanning yields. */
 static void started(AdaptiveState *st, double sec, const KsmCounters *c, AdaptiveStep *step) {
@@ -201,39 +211,20 @@ START_TEST(test_fast_again) {
 
         /* The guests' memory grows by 64 MiB in 2 s (32 MiB/s): fast, and a new round of the scan. */
         st.rate = S.min_rate;
-        in.now += 2 * SEC;
-        in.guests_kb += 65536;
-        adaptive_step(&S, &st, &in, &step);
-        ck_assert_int_eq(step.why, WHY_GROWING);
+        ck_assert_int_eq(step_guests(&st, &in, 2 * SEC, 65536, 0, &step), WHY_GROWING);
         ck_assert_uint_eq(st.rate, S.max_rate);
         ck_assert_uint_gt(st.sweep_until, 0);
         /* 64 MiB more, but over 10 s (6.4 MiB/s): a guest's slow drift, not new memory. */
         st.sweep_until = 0;
         st.rate = S.min_rate;
-        in.now += 10 * SEC;
-        in.guests_kb += 65536;
-        c->pages_scanned += 20000;
-        adaptive_step(&S, &st, &in, &step);
-        ck_assert_int_eq(step.why, WHY_IDLE);
+        ck_assert_int_eq(step_guests(&st, &in, 10 * SEC, 65536, 20000, &step), WHY_IDLE);
         /* Nor is 16 MiB in 0.5 s: too little. */
-        in.now += SEC / 2;
-        in.guests_kb += 16384;
-        c->pages_scanned += 1000;
-        adaptive_step(&S, &st, &in, &step);
-        ck_assert_int_eq(step.why, WHY_IDLE);
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 2, 16384, 1000, &step), WHY_IDLE);
         ck_assert_uint_eq(st.rate, S.min_rate);
         /* 16 MiB in 0.25 s, then 16 MiB more in the next 0.25 s (checks that close together come while
          * scanning fast): judged against the reading of 0.5 s ago, 32 MiB at 64 MiB/s: growing. */
-        in.now += SEC / 4;
-        in.guests_kb += 16384;
-        c->pages_scanned += 1000;
-        adaptive_step(&S, &st, &in, &step);
-        ck_assert_int_eq(step.why, WHY_IDLE);
-        in.now += SEC / 4;
-        in.guests_kb += 16384;
-        c->pages_scanned += 1000;
-        adaptive_step(&S, &st, &in, &step);
-        ck_assert_int_eq(step.why, WHY_GROWING);
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 4, 16384, 1000, &step), WHY_IDLE);
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 4, 16384, 1000, &step), WHY_GROWING);
         ck_assert_uint_eq(st.rate, S.max_rate);
         st.sweep_until = 0;
         st.rate = S.min_rate;
