@@ -56,7 +56,7 @@ static void manager_write_metrics(Manager *m, const ApplyResult *res, GuestList 
         MetricsExtra x = {
                 .run = res->run,
                 .has_ksmd = m->ksmd.have_sample,
-                .ksmd_cpu_seconds = (double) m->ksmd.ticks / (double) sysconf(_SC_CLK_TCK),
+                .ksmd_cpu_seconds = (double) m->ksmd.ns / 1e9,
                 .libvirt_connected = m->libvirt ? libvirt_watch_state(m->libvirt) == LIBVIRT_CONNECTED : -1,
                 .timestamp = (double) now_usec(CLOCK_REALTIME) / 1e6,
                 .reload_failed = m->reload_failed,

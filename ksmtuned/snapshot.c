@@ -86,15 +86,15 @@ int snapshot_read_growth(const SnapshotSource *src, Snapshot *snap) {
  * Return: true with @ret_permille set; false at the first sample or without ksmd.
  */
 bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_permille) {
-        uint64_t ticks, now = now_usec(CLOCK_MONOTONIC);
-        bool have = false;
+        uint64_t ns, now = now_usec(CLOCK_MONOTONIC);
+        bool have = false, precise;
         int r;
 
         if (ks->pid == 0 && ksmd_find(proc_dir, &ks->pid) < 0)
                 ks->pid = -1;
         if (ks->pid <= 0)
                 return false;
-        r = ksmd_cpu_ticks(proc_dir, ks->pid, &ticks);
+        r = ksmd_cpu_ns(proc_dir, ks->pid, &ns, &precise);
         if (r < 0) {
                 if (r != -ESRCH) { /* not gone: its stat did not read or parse */
                         ks->error = r;
@@ -105,14 +105,16 @@ bool snapshot_sample_ksmd(const char *proc_dir, KsmdSampler *ks, unsigned *ret_p
                 return false;
         }
         ks->error = 0;
-        if (ks->have_sample && now > ks->usec && ticks >= ks->ticks) {
-                double secs = (double) (ticks - ks->ticks) / (double) sysconf(_SC_CLK_TCK);
-                double permille = secs * 1e9 / (double) (now - ks->usec);
+        /* Two samples from different sources (schedstat came or went) are not compared. */
+        if (ks->have_sample && precise == ks->precise && now > ks->usec && ns >= ks->ns) {
+                /* ns of CPU per µs of time is ‰ of one CPU; rounded. */
+                uint64_t span = now - ks->usec, permille = (ns - ks->ns + span / 2) / span;
 
-                *ret_permille = permille > 1000000 ? 1000000 : (unsigned) (permille + 0.5);
+                *ret_permille = permille > 1000000 ? 1000000 : (unsigned) permille;
                 have = true;
         }
-        ks->ticks = ticks;
+        ks->ns = ns;
+        ks->precise = precise;
         ks->usec = now;
         ks->have_sample = true;
         return have;

@@ -13,7 +13,8 @@
 typedef struct KsmdSampler {
         pid_t pid; /* 0: not looked for yet; -1: not found (until the next reset to 0) */
         bool have_sample;
-        uint64_t ticks;  /* clock ticks since boot */
+        bool precise;    /* ns came from /proc/PID/schedstat, not from clock ticks (see ksmd_cpu_ns()) */
+        uint64_t ns;     /* ksmd's CPU time since it started */
         uint64_t usec;   /* CLOCK_MONOTONIC at the sample */
         int error;       /* -errno of the last failed read of ksmd's PID/stat other than "gone"; 0 after a good one */
         pid_t error_pid; /* the PID that read was of */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Locating ksmd in a /proc tree and reading its CPU time from /proc/PID/stat. */
+/* Locating ksmd in a /proc tree and reading its CPU time from /proc/PID/schedstat or /proc/PID/stat. */
 #include <ctype.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -121,6 +121,22 @@ int ksmd_find(const char *proc_dir, pid_t *ret) {
         return -ESRCH;
 }
 
+/* @pid's stat, read through @dfd (the /proc directory), if @pid is ksmd: -ESRCH when it is no longer (gone, or
+ * reused by another process). */
+static int read_ksmd_stat(int dfd, pid_t pid, char name[static 32], ProcStat *ret) {
+        int r;
+
+        snprintf(name, 32, "%d", (int) pid);
+        r = read_stat(dfd, name, ret);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        if (!streq(ret->comm, "ksmd") || ret->ppid != KTHREADD_PID || !(ret->flags & PF_KTHREAD))
+                return -ESRCH;
+        return 0;
+}
+
 /**
  * ksmd_cpu_ticks() - user plus system CPU time of @pid, in clock ticks (sysconf(_SC_CLK_TCK) a second).
  *
@@ -135,14 +151,63 @@ int ksmd_cpu_ticks(const char *proc_dir, pid_t pid, uint64_t *ret) {
         dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return negative_errno();
-        snprintf(name, sizeof(name), "%d", (int) pid);
-        r = read_stat(dfd, name, &s);
-        if (r == -ENOENT)
-                return -ESRCH;
+        r = read_ksmd_stat(dfd, pid, name, &s);
         if (r < 0)
                 return r;
-        if (!streq(s.comm, "ksmd") || s.ppid != KTHREADD_PID || !(s.flags & PF_KTHREAD))
-                return -ESRCH;
         *ret = s.utime + s.stime;
+        return 0;
+}
+
+/* The first field of /proc/PID/schedstat: the time @pid has spent on a CPU, ns. -EBADMSG when it is not a number
+ * followed by a space. */
+static int read_schedstat(int procfd, const char *pid, uint64_t *ret) {
+        _cleanup_free_ char *text = NULL;
+        char path[NAME_MAX + 16], *end;
+        unsigned long long v;
+        int r;
+
+        snprintf(path, sizeof(path), "%s/schedstat", pid);
+        r = read_full_file_at(procfd, path, 4096, &text, NULL);
+        if (r < 0)
+                return r;
+        if (!isdigit((unsigned char) text[0]))
+                return -EBADMSG;
+        errno = 0;
+        v = strtoull(text, &end, 10);
+        if (errno || *end != ' ')
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+/**
+ * ksmd_cpu_ns() - the CPU time @pid has used since it started, in ns.
+ * @ret_precise: set to whether it came from /proc/PID/schedstat (kept in ns; Linux with CONFIG_SCHED_INFO, as
+ *               distributions build it); else it is utime + stime from /proc/PID/stat, counted in clock ticks
+ *               (sysconf(_SC_CLK_TCK) a second: 10 ms steps at the usual 100), converted.
+ *
+ * Return: 0; -ESRCH when @pid is no longer ksmd (gone, or reused by another process); another negative errno
+ * when its stat does not read or parse.
+ */
+int ksmd_cpu_ns(const char *proc_dir, pid_t pid, uint64_t *ret, bool *ret_precise) {
+        _cleanup_close_ int dfd = -1;
+        char name[32];
+        uint64_t ns;
+        ProcStat s;
+        int r;
+
+        dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        r = read_ksmd_stat(dfd, pid, name, &s);
+        if (r < 0)
+                return r;
+        if (read_schedstat(dfd, name, &ns) >= 0) {
+                *ret = ns;
+                *ret_precise = true;
+                return 0;
+        }
+        *ret = (s.utime + s.stime) * (UINT64_C(1000000000) / (uint64_t) sysconf(_SC_CLK_TCK));
+        *ret_precise = false;
         return 0;
 }

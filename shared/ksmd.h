@@ -2,6 +2,7 @@
 /* ksmd, the kernel's KSM thread: finding it and reading the CPU time it has used. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -16,3 +17,4 @@ typedef struct ProcStat {
 int proc_stat_parse(const char *text, ProcStat *ret);
 int ksmd_find(const char *proc_dir, pid_t *ret);
 int ksmd_cpu_ticks(const char *proc_dir, pid_t pid, uint64_t *ret);
+int ksmd_cpu_ns(const char *proc_dir, pid_t pid, uint64_t *ret, bool *ret_precise);

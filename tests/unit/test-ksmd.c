@@ -268,40 +268,94 @@ START_TEST(test_cpu_ticks) {
         put_stat("proc", "37", "ksmd", 2, 1000, 234567);
         ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 37, &ticks), 0);
         ck_assert_uint_eq(ticks, 235567);
+
+        /* Another process now (see test_cpu_ns_reused() for the other ways). */
+        put_stat("proc", "37", "bash", 1, 2, 16);
+        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 37, &ticks), -ESRCH);
+        ck_assert_uint_eq(ticks, 235567);
 }
 END_TEST
 
-START_TEST(test_cpu_ticks_reused) {
-        uint64_t ticks = 42;
+/* Without schedstat: utime + stime, in clock ticks, as ns. */
+START_TEST(test_cpu_ns_ticks) {
+        uint64_t tick = UINT64_C(1000000000) / (uint64_t) sysconf(_SC_CLK_TCK), ns = 42;
+        bool precise = true;
+
+        make_proc("proc");
+        put_stat("proc", "37", "ksmd", 2, 2, 16);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), 0);
+        ck_assert_uint_eq(ns, 18 * tick);
+        ck_assert(!precise);
+
+        /* Time moves on. */
+        put_stat("proc", "37", "ksmd", 2, 1000, 234567);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), 0);
+        ck_assert_uint_eq(ns, 235567 * tick);
+
+        /* A schedstat that is not a number followed by a space is not read. */
+        put("proc/37/schedstat", "x 1 2\n");
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), 0);
+        ck_assert_uint_eq(ns, 235567 * tick);
+        put("proc/37/schedstat", "123456789\n");
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), 0);
+        ck_assert_uint_eq(ns, 235567 * tick);
+        ck_assert(!precise);
+}
+END_TEST
+
+/* With schedstat: its first field, the time on a CPU in ns, whatever stat's ticks say. */
+START_TEST(test_cpu_ns_schedstat) {
+        uint64_t ns = 42;
+        bool precise = false;
+
+        make_proc("proc");
+        put_stat("proc", "37", "ksmd", 2, 2, 16);
+        put("proc/37/schedstat", "5575261353179 566511762257 954445\n");
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), 0);
+        ck_assert_uint_eq(ns, UINT64_C(5575261353179));
+        ck_assert(precise);
+
+        /* Still checked to be ksmd first. */
+        put_stat("proc", "37", "bash", 1, 2, 16);
+        ns = 42;
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), -ESRCH);
+        ck_assert_uint_eq(ns, 42);
+}
+END_TEST
+
+START_TEST(test_cpu_ns_reused) {
+        uint64_t ns = 42;
+        bool precise;
 
         make_proc("proc");
         /* The PID now belongs to another process ... */
         put_stat("proc", "37", "bash", 1, 2, 16);
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 37, &ticks), -ESRCH);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), -ESRCH);
         /* ... to a user process that calls itself ksmd ... */
         put_stat("proc", "37", "ksmd", 1, 2, 16);
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 37, &ticks), -ESRCH);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), -ESRCH);
         /* ... to another kernel thread ... */
         put_stat("proc", "37", "kswapd0", 2, 2, 16);
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 37, &ticks), -ESRCH);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), -ESRCH);
         /* ... or to nothing. */
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 38, &ticks), -ESRCH);
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 300, &ticks), -ESRCH); /* a directory without stat */
-        ck_assert_uint_eq(ticks, 42);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 38, &ns, &precise), -ESRCH);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 300, &ns, &precise), -ESRCH); /* a directory without stat */
+        ck_assert_uint_eq(ns, 42);
 }
 END_TEST
 
-START_TEST(test_cpu_ticks_errors) {
-        uint64_t ticks = 42;
+START_TEST(test_cpu_ns_errors) {
+        uint64_t ns = 42;
+        bool precise;
 
         make_proc("proc");
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("missing"), 37, &ticks), -ENOENT);
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 200, &ticks), -EBADMSG);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("missing"), 37, &ns, &precise), -ENOENT);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 200, &ns, &precise), -EBADMSG);
         put("proc/37/stat", "37 (ksmd) S 2 0 0 0 -1 2129984 0 0 0 0 7");
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("proc"), 37, &ticks), -EBADMSG);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("proc"), 37, &ns, &precise), -EBADMSG);
         put("file", "x\n");
-        ck_assert_int_eq(ksmd_cpu_ticks(path_of("file"), 37, &ticks), -ENOTDIR);
-        ck_assert_uint_eq(ticks, 42);
+        ck_assert_int_eq(ksmd_cpu_ns(path_of("file"), 37, &ns, &precise), -ENOTDIR);
+        ck_assert_uint_eq(ns, 42);
 }
 END_TEST
 
@@ -310,6 +364,7 @@ START_TEST(test_real_proc) {
         _cleanup_free_ char *text = NULL;
         _cleanup_close_ int dfd = -1;
         uint64_t t1, t2;
+        bool precise;
         char name[32];
         ProcStat s;
         pid_t pid;
@@ -327,12 +382,15 @@ START_TEST(test_real_proc) {
         ck_assert_int_eq(proc_stat_parse(text, &s), 0);
         ck_assert_str_eq(s.comm, "ksmd");
         ck_assert_int_eq(s.ppid, 2);
-        ck_assert_int_eq(ksmd_cpu_ticks("/proc", pid, &t1), 0);
-        ck_assert_uint_ge(t1, s.utime + s.stime);
-        ck_assert_int_eq(ksmd_cpu_ticks("/proc", pid, &t2), 0);
+        ck_assert_int_eq(ksmd_cpu_ns("/proc", pid, &t1, &precise), 0);
+        /* stat's ticks are the same time, cut to whole ticks, read a moment before. */
+        ck_assert_uint_ge(t1, (s.utime + s.stime) * (UINT64_C(1000000000) / (uint64_t) sysconf(_SC_CLK_TCK)));
+        snprintf(name, sizeof(name), "/proc/%d/schedstat", (int) pid);
+        ck_assert(precise == (access(name, R_OK) == 0));
+        ck_assert_int_eq(ksmd_cpu_ns("/proc", pid, &t2, &precise), 0);
         ck_assert_uint_ge(t2, t1);
-        ck_assert_int_eq(ksmd_cpu_ticks("/proc", getpid(), &t1), -ESRCH); /* this test is no ksmd */
-        ck_assert_int_eq(ksmd_cpu_ticks("/proc", 1, &t1), -ESRCH);
+        ck_assert_int_eq(ksmd_cpu_ns("/proc", getpid(), &t1, &precise), -ESRCH); /* this test is no ksmd */
+        ck_assert_int_eq(ksmd_cpu_ns("/proc", 1, &t1, &precise), -ESRCH);
 }
 END_TEST
 
@@ -353,8 +411,10 @@ static Suite *ksmd_suite(void) {
         tcase_add_test(tc, test_find_user_ksmd);
         tcase_add_test(tc, test_find_errors);
         tcase_add_test(tc, test_cpu_ticks);
-        tcase_add_test(tc, test_cpu_ticks_reused);
-        tcase_add_test(tc, test_cpu_ticks_errors);
+        tcase_add_test(tc, test_cpu_ns_ticks);
+        tcase_add_test(tc, test_cpu_ns_schedstat);
+        tcase_add_test(tc, test_cpu_ns_reused);
+        tcase_add_test(tc, test_cpu_ns_errors);
         tcase_add_test(tc, test_real_proc);
         suite_add_tcase(s, tc);
         return s;

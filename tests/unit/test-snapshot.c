@@ -149,7 +149,8 @@ START_TEST(test_ksmd_cpu) {
         ck_assert(!snapshot_sample_ksmd(t.proc, &ks, &permille)); /* the first sample: nothing to compare */
         ck_assert_int_eq(ks.pid, 37);
         ck_assert(ks.have_sample);
-        ck_assert_uint_eq(ks.ticks, 200);
+        ck_assert_uint_eq(ks.ns, 200 * (UINT64_C(1000000000) / (uint64_t) sysconf(_SC_CLK_TCK)));
+        ck_assert(!ks.precise);
 
         /* A thousand seconds of CPU in no time at all: capped. */
         fake_ksmd(&t, 37, 100 + 1000 * (uint64_t) sysconf(_SC_CLK_TCK), 100);
