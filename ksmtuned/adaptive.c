@@ -6,9 +6,9 @@
 #define FAST_SLEEP_MS 10
 #define SLOW_PAGES    100
 #define MAX_SLEEP_MS  1000
-#define MIN_CHECK     UINT64_C(250000)   /* 0.25 s: never poll faster than this, but to catch the end of a round */
-#define FAST_CHECK    UINT64_C(250000)   /* while scanning fast: how long the fastest rate outlasts its yield */
-#define ROUND_CHECK   UINT64_C(100000)   /* the soonest check at the end of a sweep's round */
+#define MIN_CHECK     UINT64_C(100000)   /* 0.1 s: never poll faster than this */
+#define FAST_CHECK    UINT64_C(100000)   /* while scanning fast: how long the fastest rate outlasts its yield */
+#define GUESTS_GAP    UINT64_C(250000)   /* the guests' memory is read at most this often */
 #define WATCH_CHECK   UINT64_C(2000000)  /* at the floor, while watching the guests' memory */
 #define IDLE_CHECK    UINT64_C(10000000) /* at the floor */
 #define GROWTH_SPAN   UINT64_C(500000)   /* the guests' memory is compared with a reading kept until this old */
@@ -62,6 +62,24 @@ void adaptive_knobs(uint64_t rate, uint64_t page_ns, uint64_t *ret_pages, uint64
         *ret_sleep_ms = SLOW_PAGES * 1000 / rate;
         if (*ret_sleep_ms > MAX_SLEEP_MS)
                 *ret_sleep_ms = MAX_SLEEP_MS;
+}
+
+/**
+ * adaptive_announce() - a guest was announced (a KVM VM created, a guest started under libvirt) at @now (µs,
+ * CLOCK_MONOTONIC), before the adjustment that follows it once events settle.
+ *
+ * A VMM creates the VM first and maps and fills the guest's memory after, so scanning fast at the
+ * announcement may pass before there is anything to merge. Instead, for ADAPTIVE_ANNOUNCE_USEC or until the
+ * guests' memory grows, the checks come every 0.25 s, each reading the guests' memory: its growth starts
+ * the sweep within about that. The caller arms a check now (ret->watch_guests of the last step is set). The
+ * adjustment that follows, an event, does not start the sweep over when one began since the announcement: the
+ * guest's memory, there before it grew, is in that sweep's round.
+ */
+void adaptive_announce(AdaptiveState *st, uint64_t now) {
+        st->announced = now;
+        st->announce_until = now + ADAPTIVE_ANNOUNCE_USEC;
+        if (st->watch_until < st->announce_until)
+                st->watch_until = st->announce_until;
 }
 
 static uint64_t merged(const KsmCounters *c) {
@@ -283,9 +301,10 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * pages): a quarter of the rate, then. At every check that finds ksmd over its CPU ceiling, the rate is at
  * most what would meet the ceiling (cut, at most halved), lower if the yield says so; while it pays or new
  * memory is covered, it climbs back the same way. An event overrides the ceiling for its step. A check that finds
- * nothing scanned keeps the rate. Checks come every 0.25 s while scanning fast, every 2 s at the floor or after nothing
+ * nothing scanned keeps the rate. Checks come every 0.1 s while scanning fast, every 2 s at the floor or after nothing
  * was scanned while the guests' memory is watched (ADAPTIVE_WATCH_USEC after a start, an event or growth), else every
- * 10 s; never sooner than 0.25 s nor later than s->max_check.
+ * 10 s; never sooner than 0.1 s nor later than s->max_check. While watched, the guests' memory is asked for
+ * (ret->watch_guests) at most every 0.25 s.
  */
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret) {
         const KsmCounters *c = &in->counters;
@@ -309,6 +328,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         bool pays = yield >= ADAPTIVE_PAYING_PAGES && yield * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
         bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
         bool growing = false;
+        bool watching;           /* the guests' memory, after a start, an event or growth */
         bool new_memory = false; /* this step starts a sweep at the fastest rate, over the ceiling or not */
         uint64_t was = st->rate;
         uint64_t next;
@@ -328,6 +348,8 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 uint64_t grown = delta(in->guests_kb, st->guests_kb);
                 uint64_t span = delta(in->now, st->guests_time);
 
+                st->guests_read = in->now;
+
                 growing = st->have_guests && grown >= ADAPTIVE_GROWTH_KB &&
                           grown * UINT64_C(1000000) >= ADAPTIVE_GROWTH_KB_PER_S * (span ? span : 1);
                 /* The reading compared with is kept until it is GROWTH_SPAN old (or growth was found, or the
@@ -340,12 +362,23 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         }
 
         if (!st->started || in->event || growing) {
+                /* The event of an announced guest whose memory started a sweep already (see adaptive_announce()). */
+                bool covered = in->event && !growing && st->sweep_until > 0 && st->announced > 0 &&
+                               st->sweep_began >= st->announced;
+
                 why = !st->started ? WHY_START : in->event ? WHY_EVENT : WHY_GROWING;
                 st->started = true;
                 st->rate = s->max_rate;
                 st->cpu_limited = false;
                 st->watch_until = in->now + ADAPTIVE_WATCH_USEC;
-                sweep(st, c);
+                if (growing)
+                        st->announce_until = 0; /* the memory is there */
+                if (covered)
+                        st->announced = 0; /* that event is this one: the next starts over */
+                else {
+                        sweep(st, c);
+                        st->sweep_began = in->now;
+                }
                 new_memory = true;
         } else if (c->full_scans < st->last.full_scans || merged(c) + 1024 < merged(&st->last) / 2) {
                 /* Counters went back: run=2 unmerged everything. Whatever merges next is new. */
@@ -407,7 +440,6 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
 
         *ret = (AdaptiveStep) {
                 .why = why,
-                .watch_guests = in->now < st->watch_until,
                 .scanned = scanned,
                 .skipped = skipped,
                 .gained = gained,
@@ -421,22 +453,19 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         adaptive_knobs(st->rate, why == WHY_IDLE || why == WHY_SWEPT ? 0 : st->page_ns, &ret->pages_to_scan,
                        &ret->sleep_ms);
 
+        watching = in->now < st->watch_until;
         if (why != WHY_HOLD && (st->sweep_until > 0 || st->rate > s->min_rate))
                 next = FAST_CHECK;
         else
-                next = ret->watch_guests ? WATCH_CHECK : IDLE_CHECK;
+                next = watching ? WATCH_CHECK : IDLE_CHECK;
+        /* A guest announced, its memory not yet seen growing: look at it every GUESTS_GAP. */
+        if (in->now < st->announce_until && next > GUESTS_GAP)
+                next = GUESTS_GAP;
         if (next > s->max_check)
                 next = s->max_check;
         if (next < MIN_CHECK)
                 next = MIN_CHECK;
-        /* A sweep's round that ends before then, at the pace of the last interval: look then, so as not to
-         * scan on at the fastest rate past it. */
-        if (why == WHY_SWEEP && c->has_pages_scanned && scanned > 0 && interval > 0) {
-                uint64_t done = delta(looked_at(c), st->sweep_from);
-                uint64_t until = delta(tracked(c), done) * interval / scanned;
-
-                if (until < next)
-                        next = until > ROUND_CHECK ? until : ROUND_CHECK;
-        }
         ret->next_check = next;
+        /* The next check reads the guests' memory while it is watched, at most every GUESTS_GAP. */
+        ret->watch_guests = watching && (!st->have_guests || in->now + next >= st->guests_read + GUESTS_GAP);
 }

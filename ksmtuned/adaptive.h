@@ -66,10 +66,14 @@ typedef struct AdaptiveState {
         bool pending_gave_up;    /* a round went by without merging enough: not again until new memory */
         uint64_t sweep_skipped;  /* pages_skipped when the last sweep began */
         uint64_t page_ns;        /* ksmd's CPU per page scanned, ns, over the last interval that scanned enough */
-        uint64_t watch_until;    /* µs: until then, each check reads the guests' memory */
+        uint64_t watch_until;    /* µs: until then, the checks read the guests' memory, at most every 0.25 s */
         bool have_guests;
-        uint64_t guests_kb;   /* the reading growth is judged against, at guests_time */
-        uint64_t guests_time; /* µs: when it was read */
+        uint64_t guests_kb;      /* the reading growth is judged against, at guests_time */
+        uint64_t guests_time;    /* µs: when it was read */
+        uint64_t guests_read;    /* µs: the last reading of the guests' memory */
+        uint64_t announce_until; /* µs: until then, a guest's memory may still arrive (see adaptive_announce()) */
+        uint64_t announced;      /* µs: the last announcement */
+        uint64_t sweep_began;    /* µs: when the sweep began */
 } AdaptiveState;
 
 typedef struct AdaptiveStep {
@@ -105,7 +109,10 @@ typedef struct AdaptiveStep {
 #define ADAPTIVE_GROWTH_KB_PER_S UINT64_C(16384)
 /* How long after a guest event, or the last growth, the checks watch the guests' memory. */
 #define ADAPTIVE_WATCH_USEC UINT64_C(120000000)
+/* How long after a guest is announced the checks look at the guests' memory closely (see adaptive_announce()). */
+#define ADAPTIVE_ANNOUNCE_USEC UINT64_C(30000000)
 
 void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveInput *in, AdaptiveStep *ret);
+void adaptive_announce(AdaptiveState *st, uint64_t now);
 void adaptive_knobs(uint64_t rate, uint64_t page_ns, uint64_t *ret_pages, uint64_t *ret_sleep_ms);
 const char *adaptive_why_string(AdaptiveWhy why);

@@ -140,6 +140,15 @@ static void on_guest_event(void *userdata, Trigger trigger, const char *reason) 
         log_debug("Guest event: %s", reason);
         if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
                 return;
+        /* KSM_POLICY=adaptive: the guests' memory is looked at closely from now on, not from the settled
+         * adjustment: a new guest's arrives after its VM is announced, and scanning pays once it is there. */
+        if (trigger == TRIGGER_GUEST_EVENT && m->have_decision && m->last.run && m->last.adaptive &&
+            m->adaptive_timer) {
+                adaptive_announce(&m->policy.adaptive, now);
+                m->policy.step.watch_guests = true;
+                if (sd_event_source_set_time(m->adaptive_timer, now) >= 0)
+                        (void) sd_event_source_set_enabled(m->adaptive_timer, SD_EVENT_ONESHOT);
+        }
         if (!pending_add(&m->pending, now, (uint64_t) m->settings.event_settle_msec * 1000, trigger, reason))
                 return;
         if (sd_event_source_set_time(m->settle, m->pending.due) < 0 ||
@@ -339,7 +348,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
         (void) sd_event_source_set_priority(m->retune, SD_EVENT_PRIORITY_IDLE);
         (void) sd_event_source_set_enabled(m->retune, SD_EVENT_OFF);
 
-        r = sd_event_add_time(m->event, &m->adaptive_timer, CLOCK_MONOTONIC, 0, 50 * 1000, manager_on_adaptive_check,
+        r = sd_event_add_time(m->event, &m->adaptive_timer, CLOCK_MONOTONIC, 0, 10 * 1000, manager_on_adaptive_check,
                               m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the adaptive policy's timer: %m");

@@ -28,9 +28,9 @@ def needs():
 class Tuner:
     """Our daemon on a temporary KSM directory and the real /proc, with the given extra settings."""
 
-    def __init__(self, conf=""):
+    def __init__(self, conf="", **ksm):
         self.dir = tempfile.mkdtemp(prefix="ksmtuned-events-")
-        self.ksm = make_ksm_dir(os.path.join(self.dir, "ksm"), run=0)
+        self.ksm = make_ksm_dir(os.path.join(self.dir, "ksm"), run=0, **ksm)
         self.conf = os.path.join(self.dir, "ksmtuned.conf")
         write(self.conf, "KSM_MONITOR_INTERVAL=3600\n" + conf)
         self.d = Daemon([KSMTUNED, "--debug", "--config", self.conf, "--ksm-dir", self.ksm])
@@ -128,6 +128,34 @@ def test_bare_kvm_vm():
         q.wait(60)
         t.wait_adjustment(n, rf"KVM VM of PID {q.pid} destroyed", "bare KVM VM stop")
         q = None
+    finally:
+        if q:
+            q.kill()
+            q.wait()
+        t.close()
+
+
+def test_adaptive_looks_closely_at_announcement():
+    # KSM_POLICY=adaptive, KSM forced on, KSM's counters standing still (nothing to scan) and no process
+    # counted as a guest (no growth to see): the controller holds, looking again every 2 s at most. A VM
+    # announced by its uevent makes it look at once, then every 0.25 s, before the adjustment that follows
+    # once events settle.
+    t = Tuner("KSM_LIBVIRT_URI=\nKSM_POLICY=adaptive\nKSM_THRES_COEF=100\nKSM_GUEST_COMM=^no-guest-is-named-so$\n",
+              pages_scanned=0, pages_skipped=0)
+    q = None
+    check = r"adaptive check: \d+ pages/s \(([^)]*)\) -> .*; next check in ([\d.]+) s"
+    try:
+        assert wait_for(lambda: "nothing scanned: holding" in t.d.output(), DEADLINE), t.d.output()
+        n = t.count()
+        q = subprocess.Popen(["qemu-system-x86_64", "-enable-kvm", "-machine", "pc", "-nodefaults", "-display",
+                              "none", "-S", "-m", "64"], stderr=subprocess.DEVNULL)
+        t.wait_adjustment(n, rf"KVM VM of PID {q.pid} created", "bare KVM VM start")
+        out = t.d.output()
+        after = out.split(f"Guest event: KVM VM of PID {q.pid} created", 1)[1]
+        before_adjustment = after.split(f"(KVM VM of PID {q.pid} created", 1)[0]
+        checks = re.findall(check, before_adjustment)
+        assert checks, out
+        assert checks[0][0] == "nothing scanned: holding" and float(checks[0][1]) <= 0.3, (checks, out)
     finally:
         if q:
             q.kill()

@@ -100,7 +100,7 @@ START_TEST(test_back_off_within_a_scan) {
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
         ck_assert_uint_eq(step.pages_to_scan, 10000);
         ck_assert_uint_eq(step.sleep_ms, 10);
-        ck_assert_uint_eq(step.next_check, SEC / 4);
+        ck_assert_uint_eq(step.next_check, SEC / 10);
 
         /* A round of the scan (here two full scans' worth of pages) covers what was there at the start, whatever
          * it yields. */
@@ -161,7 +161,7 @@ START_TEST(test_fast_again) {
         *c = HOST;
         adaptive_step(&S, &st, &in, &step);
         ck_assert_int_eq(step.why, WHY_START);
-        ck_assert(step.watch_guests);
+        ck_assert(!step.watch_guests); /* read just now: not again at the check 0.1 s later */
         st.rate = S.min_rate;
         st.sweep_until = 0;
 
@@ -179,7 +179,7 @@ START_TEST(test_fast_again) {
         c->pages_skipped += 100000;
         adaptive_step(&S, &st, &in, &step);
         ck_assert_int_eq(step.why, WHY_SWEEP);
-        ck_assert(step.watch_guests);
+        ck_assert(!step.watch_guests); /* this check read them: the next, 0.1 s later, does not */
         /* The new guest's 50000 pages seen: 471000 tracked, 440000 looked at or skipped since the event. */
         in.now += SEC;
         c->pages_scanned += 40000;
@@ -429,7 +429,7 @@ START_TEST(test_pending_volatile) {
         c.pages_scanned += 200000;
         ck_assert_int_eq(step_at(&st, 0.5, &c, 300, false, &step), WHY_PENDING);
         ck_assert_uint_eq(st.rate, S.max_rate);
-        ck_assert_uint_eq(step.next_check, SEC / 4);
+        ck_assert_uint_eq(step.next_check, SEC / 10);
         /* Found: 100000 of them merge. */
         c.pages_scanned += 100000;
         c.pages_sharing += 100000;
@@ -644,8 +644,7 @@ START_TEST(test_cpu_ceiling_paying) {
 }
 END_TEST
 
-/* The knobs follow what ksmd takes per page, and a sweep's round that ends before the next check is looked at
- * when it should end. */
+/* The knobs follow what ksmd takes per page. */
 START_TEST(test_knobs_follow_ksmd) {
         AdaptiveState st = {};
         AdaptiveStep step;
@@ -654,27 +653,21 @@ START_TEST(test_knobs_follow_ksmd) {
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
         ck_assert_uint_eq(step.pages_to_scan, 10000);
         /* 200000 of the 421000 pages tracked in 0.5 s, ksmd busy 250 ‰: 625 ns a page. At 1000000 pages/s
-         * that is 625 ms of each second: 10000 / (1 - 0.625) pages every 10 ms. 221000 pages left: more than
-         * the next 0.25 s covers. */
+         * that is 625 ms of each second: 10000 / (1 - 0.625) pages every 10 ms. */
         c.pages_scanned += 200000;
         ck_assert_int_eq(step_at(&st, 0.5, &c, 250, false, &step), WHY_SWEEP);
         ck_assert_uint_eq(st.page_ns, 625);
         ck_assert_uint_eq(step.pages_to_scan, 26666);
-        ck_assert_uint_eq(step.next_check, SEC / 4);
-        /* 21000 left, at 200000 per 0.5 s: due in 52.5 ms; looked at in 0.1 s, the soonest. */
-        c.pages_scanned += 200000;
-        ck_assert_int_eq(step_at(&st, 1, &c, 250, false, &step), WHY_SWEEP);
         ck_assert_uint_eq(step.next_check, SEC / 10);
-        /* 9000 pages in 31.25 ms, and 30000 new pages seen: 42000 left at that pace, 145.8 ms. */
+        /* 9000 pages in 31.25 ms, and 30000 new pages seen: still sweeping. */
         c.pages_scanned += 9000;
         c.pages_volatile += 30000;
-        ck_assert_int_eq(step_at(&st, 1.03125, &c, 250, false, &step), WHY_SWEEP);
-        ck_assert_uint_eq(step.next_check, 145833);
+        ck_assert_int_eq(step_at(&st, 0.53125, &c, 250, false, &step), WHY_SWEEP);
         /* Too few pages scanned to measure: the cost stays what it was. */
         ck_assert_uint_eq(st.page_ns, 625);
         /* ksmd busy all the time (over the ceiling: 800000 pages/s), 1250 ns a page: at most 4 times. */
         c.pages_scanned += 100000;
-        ck_assert_int_eq(step_at(&st, 1.15625, &c, 1000, false, &step), WHY_CPU);
+        ck_assert_int_eq(step_at(&st, 0.65625, &c, 1000, false, &step), WHY_CPU);
         ck_assert_uint_eq(st.page_ns, 1250);
         ck_assert_uint_eq(step.pages_to_scan, st.rate / 100 * 4);
 }
@@ -739,13 +732,90 @@ START_TEST(test_without_pages_scanned) {
         c = (KsmCounters) {};
         for (int i = 0; i < 5; i++) {
                 step_at(&st, i, &c, -1, false, &step);
-                ck_assert_uint_ge(step.next_check, SEC / 4);
+                ck_assert_uint_ge(step.next_check, SEC / 10);
                 ck_assert_uint_le(step.next_check, 60 * SEC);
         }
 }
 END_TEST
 
-/* Checks: every 0.25 s while fast or covering new memory; at the floor every 2 s while watching the guests'
+/* A guest announced before its memory: checks every 0.25 s reading the guests' memory, no sweep until it
+ * grows; the settled adjustment's event then leaves that sweep alone. Unannounced, an event starts one over. */
+START_TEST(test_announce) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        AdaptiveInput in = { .now = 0, .has_guests = true, .guests_kb = 8 << 20, .counters = HOST };
+        uint64_t from;
+
+        adaptive_step(&S, &st, &in, &step);
+        st.rate = S.min_rate;
+        st.sweep_until = 0;
+        ck_assert_int_eq(step_guests(&st, &in, 200 * SEC, 0, 4000, &step), WHY_IDLE);
+        ck_assert_uint_eq(step.next_check, 10 * SEC); /* no longer watching */
+
+        adaptive_announce(&st, in.now);
+        ck_assert_int_eq(step_guests(&st, &in, 0, 0, 0, &step), WHY_HOLD);
+        ck_assert_uint_eq(st.rate, S.min_rate);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
+        ck_assert(step.watch_guests);
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 4, 0, 500, &step), WHY_IDLE);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
+        /* 64 MiB in 0.25 s: the memory arrives, the sweep starts. */
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 4, 65536, 500, &step), WHY_GROWING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        ck_assert_uint_eq(st.announce_until, 0);
+        from = st.sweep_from;
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 100000, &step), WHY_SWEEP);
+        /* The adjustment once events settled: an event, but the sweep goes on from where it began. */
+        in.event = true;
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 100000, &step), WHY_EVENT);
+        in.event = false;
+        ck_assert_uint_eq(st.sweep_from, from);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        /* An event with no announcement since the sweep began (a reload, another guest's stop): over again. */
+        in.event = true;
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 100000, &step), WHY_EVENT);
+        in.event = false;
+        ck_assert_uint_gt(st.sweep_from, from);
+
+        /* An announcement whose memory never comes: the close look ends after 30 s, the watch goes on. */
+        st.sweep_until = 0;
+        st.rate = S.min_rate;
+        adaptive_announce(&st, in.now);
+        ck_assert_int_eq(step_guests(&st, &in, 29 * SEC, 0, 4000, &step), WHY_IDLE);
+        ck_assert_uint_eq(step.next_check, SEC / 4);
+        ck_assert_int_eq(step_guests(&st, &in, 2 * SEC, 0, 4000, &step), WHY_IDLE);
+        ck_assert_uint_eq(step.next_check, 2 * SEC);
+}
+END_TEST
+
+/* While watched, the guests' memory is read at most every 0.25 s, however often the checks come. */
+START_TEST(test_guests_read_gap) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        AdaptiveInput in = { .now = 0, .has_guests = true, .guests_kb = 8 << 20, .counters = HOST };
+
+        adaptive_step(&S, &st, &in, &step);
+        ck_assert_int_eq(step.why, WHY_START);
+        ck_assert_uint_eq(step.next_check, SEC / 10);
+        ck_assert(!step.watch_guests); /* read at 0: the check at 0.1 s does not */
+        in.has_guests = false;
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 50000, &step), WHY_SWEEP);
+        ck_assert(!step.watch_guests); /* nor the one at 0.2 s */
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 50000, &step), WHY_SWEEP);
+        ck_assert(step.watch_guests); /* the one at 0.3 s does */
+        in.has_guests = true;
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 50000, &step), WHY_SWEEP);
+        ck_assert(!step.watch_guests);
+        /* At the floor, 2 s apart: every check. */
+        st.sweep_until = 0;
+        st.rate = S.min_rate;
+        ck_assert_int_eq(step_guests(&st, &in, SEC / 10, 0, 0, &step), WHY_HOLD);
+        ck_assert_uint_eq(step.next_check, 2 * SEC);
+        ck_assert(step.watch_guests);
+}
+END_TEST
+
+/* Checks: every 0.1 s while fast or covering new memory; at the floor every 2 s while watching the guests'
  * memory, else every 10 s; never later than KSM_MONITOR_INTERVAL. */
 START_TEST(test_cadence) {
         AdaptiveSettings quick = S;
@@ -754,7 +824,7 @@ START_TEST(test_cadence) {
         KsmCounters c = { .has_pages_scanned = true };
 
         ck_assert_int_eq(step_at(&st, 0, &c, -1, false, &step), WHY_START);
-        ck_assert_uint_eq(step.next_check, SEC / 4);
+        ck_assert_uint_eq(step.next_check, SEC / 10);
         /* KSM on with nothing to scan (no mergeable memory yet): the rate stays, the checks slow down. */
         ck_assert_int_eq(step_at(&st, 0.5, &c, -1, false, &step), WHY_HOLD);
         ck_assert_uint_eq(st.rate, S.max_rate);
@@ -849,7 +919,7 @@ static void run(const Scenario *sc, bool adaptive, Outcome *ret) {
         Driver d = { .pages = 10000, .sleep_ms = 10, .out = ret, .next_check = 1e30, .next_interval = 60 };
         unsigned late = sc->guests, announced = 0;
         uint64_t target = 0;
-        double late_mem = sc->late_at + sc->late_wait, wait_cpu0 = -1;
+        double late_mem = sc->late_at + sc->late_wait, wait_cpu0 = -1, settle = 1e30;
 
         *ret = (Outcome) { .t90 = -1, .late90 = -1 };
         for (unsigned i = 0; i < sc->guests; i++)
@@ -865,11 +935,19 @@ static void run(const Scenario *sc, bool adaptive, Outcome *ret) {
                 uint64_t merged = 0;
 
                 if (announced <= late && d.m.t >= d.m.g[announced].announced) {
-                        /* VMs created within a second of each other: one coalesced adjustment each. */
+                        /* VMs created within a second of each other: one adjustment for them, once events
+                         * settle (2 s, as KSM_EVENT_SETTLE_MSEC's default); until then, checks look at the
+                         * guests' memory closely, as the daemon has them do from the first event. */
                         while (announced <= late && d.m.t >= d.m.g[announced].announced)
                                 announced++;
-                        if (adaptive)
-                                drive(&d, true, true);
+                        if (adaptive && d.st.started) {
+                                adaptive_announce(&d.st, (uint64_t) (d.m.t * 1e6));
+                                drive(&d, false, true);
+                        }
+                        settle = d.m.t + 2;
+                } else if (adaptive && d.m.t >= settle) {
+                        settle = 1e30;
+                        drive(&d, true, true);
                 } else if (adaptive && d.m.t >= d.next_interval) {
                         d.next_interval += 60;
                         drive(&d, false, true);
@@ -960,6 +1038,8 @@ int main(void) {
         tcase_add_test(tc, test_back_off_unstretched);
         tcase_add_test(tc, test_without_pages_scanned);
         tcase_add_test(tc, test_cadence);
+        tcase_add_test(tc, test_guests_read_gap);
+        tcase_add_test(tc, test_announce);
         suite_add_tcase(s, tc);
         /* The 64 GiB run steps through ten minutes of ksmd: seconds under the sanitizers. */
         tcase_set_timeout(model, 120);
