@@ -121,43 +121,6 @@ int ksmd_find(const char *proc_dir, pid_t *ret) {
         return -ESRCH;
 }
 
-/* @pid's stat, read through @dfd (the /proc directory), if @pid is ksmd: -ESRCH when it is no longer (gone, or
- * reused by another process). */
-static int read_ksmd_stat(int dfd, pid_t pid, char name[static 32], ProcStat *ret) {
-        int r;
-
-        snprintf(name, 32, "%d", (int) pid);
-        r = read_stat(dfd, name, ret);
-        if (r == -ENOENT)
-                return -ESRCH;
-        if (r < 0)
-                return r;
-        if (!streq(ret->comm, "ksmd") || ret->ppid != KTHREADD_PID || !(ret->flags & PF_KTHREAD))
-                return -ESRCH;
-        return 0;
-}
-
-/**
- * ksmd_cpu_ticks() - user plus system CPU time of @pid, in clock ticks (sysconf(_SC_CLK_TCK) a second).
- *
- * -ESRCH when @pid is no longer ksmd (gone, or reused by another process).
- */
-int ksmd_cpu_ticks(const char *proc_dir, pid_t pid, uint64_t *ret) {
-        _cleanup_close_ int dfd = -1;
-        char name[32];
-        ProcStat s;
-        int r;
-
-        dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        r = read_ksmd_stat(dfd, pid, name, &s);
-        if (r < 0)
-                return r;
-        *ret = s.utime + s.stime;
-        return 0;
-}
-
 /* The first field of /proc/PID/schedstat: the time @pid has spent on a CPU, ns. -EBADMSG when it is not a number
  * followed by a space. */
 static int read_schedstat(int procfd, const char *pid, uint64_t *ret) {
@@ -180,6 +143,45 @@ static int read_schedstat(int procfd, const char *pid, uint64_t *ret) {
         return 0;
 }
 
+/* @pid's stat, if @pid is ksmd, and with @ret_ns (may be NULL) its schedstat's time on a CPU, when there is one
+ * (@ret_precise). -ESRCH when @pid is no longer ksmd (gone, or reused by another process). */
+static int ksmd_read(const char *proc_dir, pid_t pid, ProcStat *ret, uint64_t *ret_ns, bool *ret_precise) {
+        _cleanup_close_ int dfd = -1;
+        char name[32];
+        int r;
+
+        dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return negative_errno();
+        snprintf(name, sizeof(name), "%d", (int) pid);
+        r = read_stat(dfd, name, ret);
+        if (r == -ENOENT)
+                return -ESRCH;
+        if (r < 0)
+                return r;
+        if (!streq(ret->comm, "ksmd") || ret->ppid != KTHREADD_PID || !(ret->flags & PF_KTHREAD))
+                return -ESRCH;
+        if (ret_ns)
+                *ret_precise = read_schedstat(dfd, name, ret_ns) >= 0;
+        return 0;
+}
+
+/**
+ * ksmd_cpu_ticks() - user plus system CPU time of @pid, in clock ticks (sysconf(_SC_CLK_TCK) a second).
+ *
+ * -ESRCH when @pid is no longer ksmd (gone, or reused by another process).
+ */
+int ksmd_cpu_ticks(const char *proc_dir, pid_t pid, uint64_t *ret) {
+        ProcStat s;
+        int r;
+
+        r = ksmd_read(proc_dir, pid, &s, NULL, NULL);
+        if (r < 0)
+                return r;
+        *ret = s.utime + s.stime;
+        return 0;
+}
+
 /**
  * ksmd_cpu_ns() - the CPU time @pid has used since it started, in ns.
  * @ret_precise: set to whether it came from /proc/PID/schedstat (kept in ns; Linux with CONFIG_SCHED_INFO, as
@@ -190,24 +192,15 @@ static int read_schedstat(int procfd, const char *pid, uint64_t *ret) {
  * when its stat does not read or parse.
  */
 int ksmd_cpu_ns(const char *proc_dir, pid_t pid, uint64_t *ret, bool *ret_precise) {
-        _cleanup_close_ int dfd = -1;
-        char name[32];
-        uint64_t ns;
+        bool precise = false;
+        uint64_t ns = 0;
         ProcStat s;
         int r;
 
-        dfd = open(proc_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return negative_errno();
-        r = read_ksmd_stat(dfd, pid, name, &s);
+        r = ksmd_read(proc_dir, pid, &s, &ns, &precise);
         if (r < 0)
                 return r;
-        if (read_schedstat(dfd, name, &ns) >= 0) {
-                *ret = ns;
-                *ret_precise = true;
-                return 0;
-        }
-        *ret = (s.utime + s.stime) * (UINT64_C(1000000000) / (uint64_t) sysconf(_SC_CLK_TCK));
-        *ret_precise = false;
+        *ret = precise ? ns : (s.utime + s.stime) * (UINT64_C(1000000000) / (uint64_t) sysconf(_SC_CLK_TCK));
+        *ret_precise = precise;
         return 0;
 }
