@@ -65,13 +65,14 @@ void adaptive_knobs(uint64_t rate, uint64_t page_ns, uint64_t *ret_pages, uint64
 }
 
 /**
- * adaptive_announce() - a guest was announced (a KVM VM created, a guest started under libvirt) at @now (µs,
- * CLOCK_MONOTONIC), before the adjustment that follows it once events settle.
+ * adaptive_announce() - a guest event came at @now (µs, CLOCK_MONOTONIC), before the adjustment that follows it
+ * once events settle: a guest announced (a KVM VM created, a libvirt guest started), or gone (the events do
+ * not tell the daemon which, so a stop is watched the same way).
  *
  * A VMM creates the VM first and maps and fills the guest's memory after, so scanning fast at the
  * announcement may pass before there is anything to merge. Instead, for ADAPTIVE_ANNOUNCE_USEC or until the
  * guests' memory grows, the checks come every 0.25 s, each reading the guests' memory: its growth starts
- * the sweep within about that. The caller arms a check now (ret->watch_guests of the last step is set). The
+ * the sweep within about that. The caller arms a check now and sets the last step's watch_guests for it. The
  * adjustment that follows, an event, does not start the sweep over when one began since the announcement: the
  * guest's memory, there before it grew, is in that sweep's round.
  */
