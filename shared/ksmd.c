@@ -125,21 +125,17 @@ int ksmd_find(const char *proc_dir, pid_t *ret) {
  * followed by a space. */
 static int read_schedstat(int procfd, const char *pid, uint64_t *ret) {
         _cleanup_free_ char *text = NULL;
-        char path[NAME_MAX + 16], *end;
-        unsigned long long v;
+        char path[NAME_MAX + 16];
+        const char *p;
         int r;
 
         snprintf(path, sizeof(path), "%s/schedstat", pid);
         r = read_full_file_at(procfd, path, 4096, &text, NULL);
         if (r < 0)
                 return r;
-        if (!isdigit((unsigned char) text[0]))
+        p = text;
+        if (parse_digits(&p, ret) <= 0 || *p != ' ')
                 return -EBADMSG;
-        errno = 0;
-        v = strtoull(text, &end, 10);
-        if (errno || *end != ' ')
-                return -EBADMSG;
-        *ret = v;
         return 0;
 }
 
