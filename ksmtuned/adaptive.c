@@ -12,6 +12,7 @@
 #define WATCH_CHECK   UINT64_C(2000000)  /* at the floor, while watching the guests' memory */
 #define IDLE_CHECK    UINT64_C(10000000) /* at the floor */
 #define GROWTH_SPAN   UINT64_C(500000)   /* the guests' memory is compared with a reading kept until this old */
+#define CPU_SPAN      UINT64_C(500000)   /* ksmd's CPU is held against the ceiling averaged over at least this */
 
 const char *adaptive_why_string(AdaptiveWhy why) {
         static const char *const s[] = {
@@ -244,6 +245,33 @@ static uint64_t put_unstable(const AdaptiveState *st, const KsmCounters *c, uint
         return delta(c->pages_unshared + left, st->last.pages_unshared);
 }
 
+/*
+ * ksmd's CPU for the ceiling: its average, in ‰ of one CPU, over the steps since it was last judged (@pages
+ * scanned, @interval µs at @cpu_permille this step), once they span at least CPU_SPAN; else -1 (not judged at
+ * this step). At that point, st->page_ns becomes ksmd's CPU per page over the same span, for the knobs, when
+ * it scanned at least ADAPTIVE_PAGE_COST_PAGES. A round's costly stretches (pages searched in both trees) and
+ * its cheap ones (pages already merged) each pass in tenths of a second: judged over each check, ksmd would be
+ * held under the ceiling in the first and not reach it in the second, and the knobs sized for the last
+ * stretch would be wrong for the next.
+ */
+static int cpu_judge(AdaptiveState *st, int cpu_permille, uint64_t interval, uint64_t pages) {
+        int avg;
+
+        if (cpu_permille < 0 || interval == 0)
+                return -1;
+        st->cpu_ns += (uint64_t) cpu_permille * interval;
+        st->cpu_span += interval;
+        st->cpu_pages += pages;
+        if (st->cpu_span < CPU_SPAN)
+                return -1;
+        avg = (int) ((st->cpu_ns + st->cpu_span / 2) / st->cpu_span);
+        /* ksmd's CPU per page over the same span, for the knobs (see adaptive_knobs()). */
+        if (st->cpu_pages >= ADAPTIVE_PAGE_COST_PAGES)
+                st->page_ns = st->cpu_ns / st->cpu_pages;
+        st->cpu_ns = st->cpu_span = st->cpu_pages = 0;
+        return avg;
+}
+
 /* The rate that brings ksmd's CPU back to the ceiling, at least half the current one. */
 static uint64_t cpu_cut(const AdaptiveSettings *s, uint64_t rate, int cpu_permille) {
         uint64_t to = rate * s->max_cpu / (uint64_t) cpu_permille;
@@ -266,6 +294,8 @@ static uint64_t cpu_regain(const AdaptiveSettings *s, uint64_t rate, int cpu_per
 static uint64_t climb(const AdaptiveSettings *s, const AdaptiveState *st, int cpu_permille, bool over_cpu) {
         if (!st->cpu_limited)
                 return s->max_rate;
+        if (cpu_permille < 0) /* not judged at this step */
+                return st->rate;
         return over_cpu ? st->rate : cpu_regain(s, st->rate, cpu_permille);
 }
 
@@ -299,9 +329,10 @@ static uint64_t scanned_since(const AdaptiveState *st, const AdaptiveInput *in) 
  * elsewhere in the round (see pending()): then it stays at the fastest to reach them. Pages put in the
  * unstable tree when nothing merged, nothing was new and none are left waiting do not pay (they found no
  * partner), nor does what the sweep's second round saw merging once it ends with none waiting (its new
- * pages): a quarter of the rate, then. At every check that finds ksmd over its CPU ceiling, the rate is at
- * most what would meet the ceiling (cut, at most halved), lower if the yield says so; while it pays or new
- * memory is covered, it climbs back the same way. An event overrides the ceiling for its step. A check that finds
+ * pages): a quarter of the rate, then. When ksmd's CPU, averaged over at least CPU_SPAN (see cpu_judge()), is
+ * over its ceiling, the rate is at most what would meet the ceiling (cut, at most halved), lower if the yield
+ * says so; while it pays or new memory is covered, it climbs back the same way when the ceiling is next judged,
+ * and holds in between. An event overrides the ceiling for its step. A check that finds
  * nothing scanned keeps the rate. Checks come every 0.1 s while scanning fast, every 2 s at the floor or after nothing
  * was scanned while the guests' memory is watched (ADAPTIVE_WATCH_USEC after a start, an event or growth), else every
  * 10 s; never sooner than 0.1 s nor later than s->max_check. While watched, the guests' memory is asked for
@@ -327,17 +358,14 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         bool unpaired = gained == 0 && first_seen < ADAPTIVE_PAYING_PAGES && waiting(st, c) < ADAPTIVE_PAYING_PAGES;
         uint64_t yield = gained + (unpaired ? 0 : seen);
         bool pays = yield >= ADAPTIVE_PAYING_PAGES && yield * 1000 >= scanned * ADAPTIVE_PAYING_PERMILLE;
-        bool over_cpu = s->max_cpu > 0 && in->cpu_permille > (int) s->max_cpu;
+        int cpu = cpu_judge(st, in->cpu_permille, interval,
+                            c->has_pages_scanned && st->last.has_pages_scanned ? scanned : 0);
+        bool over_cpu = s->max_cpu > 0 && cpu > (int) s->max_cpu;
         bool growing = false;
         bool watching;           /* the guests' memory, after a start, an event or growth */
         bool new_memory = false; /* this step starts a sweep at the fastest rate, over the ceiling or not */
         uint64_t was = st->rate;
         uint64_t next;
-
-        /* ksmd's CPU per page over the last interval, for the knobs (see adaptive_knobs()). */
-        if (c->has_pages_scanned && st->last.has_pages_scanned && in->cpu_permille >= 0 &&
-            scanned >= ADAPTIVE_PAGE_COST_PAGES)
-                st->page_ns = (uint64_t) in->cpu_permille * interval / scanned;
 
         /* For the sweep's second round, counted at every step, whatever it decides: the pages resolved, and
          * the fewest volatile pages the first round saw (those waiting from before may resolve meanwhile). */
@@ -389,7 +417,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 new_memory = true;
                 why = WHY_RESET;
         } else if (sweeping(st, c)) {
-                st->rate = climb(s, st, in->cpu_permille, over_cpu);
+                st->rate = climb(s, st, cpu, over_cpu);
                 why = WHY_SWEEP;
         } else if (st->sweep_until > 0 && st->sweep_again && scanned > 0 && waiting(st, c) < enough_waiting(c)) {
                 /* The sweep's second round just ended: the new pages have had the visit that merges them, and
@@ -406,7 +434,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
                 else if (pays || pending(st, c)) {
                         /* Scanning pays, or goes round to pages waiting elsewhere (asked only when it does
                          * not pay). */
-                        st->rate = climb(s, st, in->cpu_permille, over_cpu);
+                        st->rate = climb(s, st, cpu, over_cpu);
                         why = !pays ? WHY_PENDING : seen > gained ? WHY_NEW_PAGES : WHY_PAYING;
                 } else {
                         /* Under a quarter of the threshold: nothing left to find at this pace, the floor at
@@ -421,7 +449,7 @@ void adaptive_step(const AdaptiveSettings *s, AdaptiveState *st, const AdaptiveI
         /* The CPU ceiling caps whatever was decided, but on new memory: over it, the rate goes to what would
          * meet it (at most halved), unless the yield already took it lower. */
         if (over_cpu && !new_memory) {
-                uint64_t cut = cpu_cut(s, was, in->cpu_permille);
+                uint64_t cut = cpu_cut(s, was, cpu);
 
                 if (st->rate > cut) {
                         st->rate = cut;

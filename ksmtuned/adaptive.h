@@ -65,7 +65,7 @@ typedef struct AdaptiveState {
         uint64_t pending_merged; /* pages merged then */
         bool pending_gave_up;    /* a round went by without merging enough: not again until new memory */
         uint64_t sweep_skipped;  /* pages_skipped when the last sweep began */
-        uint64_t page_ns;        /* ksmd's CPU per page scanned, ns, over the last interval that scanned enough */
+        uint64_t page_ns;        /* ksmd's CPU per page scanned, ns, over the last CPU_SPAN that scanned enough */
         uint64_t watch_until;    /* µs: until then, the checks read the guests' memory, at most every 0.25 s */
         bool have_guests;
         uint64_t guests_kb;      /* the reading growth is judged against, at guests_time */
@@ -74,6 +74,9 @@ typedef struct AdaptiveState {
         uint64_t announce_until; /* µs: until then, a guest's memory may still arrive (see adaptive_announce()) */
         uint64_t announced;      /* µs: the last announcement */
         uint64_t sweep_began;    /* µs: when the sweep began */
+        uint64_t cpu_ns;         /* ksmd's CPU, ns, since the ceiling was last judged (see cpu_judge()) */
+        uint64_t cpu_span;       /* µs those ns were measured over */
+        uint64_t cpu_pages;      /* pages ksmd scanned meanwhile (pages_scanned; 0 without it) */
 } AdaptiveState;
 
 typedef struct AdaptiveStep {
@@ -96,7 +99,7 @@ typedef struct AdaptiveStep {
  * least ADAPTIVE_PAYING_PAGES; the same amount merged counts as progress. */
 #define ADAPTIVE_PENDING_PERMILLE 10
 /* pages_to_scan grows by the time ksmd spends scanning (see adaptive_knobs()), to at most this many times
- * rate × 10 ms; the time per page is measured over intervals that scanned at least this many pages. */
+ * rate × 10 ms; the time per page is measured over half a second or more that scanned at least this many pages. */
 #define ADAPTIVE_MAX_STRETCH     4
 #define ADAPTIVE_PAGE_COST_PAGES 10000
 /* After new memory, the yield is judged once ksmd has gone round all the pages it tracks (pages_scanned +

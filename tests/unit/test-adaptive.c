@@ -610,6 +610,47 @@ START_TEST(test_cpu_ceiling) {
 }
 END_TEST
 
+/* An eighth of a second later, 20000 pages scanned of which 5000 merged (paying), ksmd at @cpu ‰: the step's reason. */
+static AdaptiveWhy paying_eighth(AdaptiveState *st, double *t, KsmCounters *c, int cpu, AdaptiveStep *step) {
+        c->pages_scanned += 20000;
+        c->pages_sharing += 5000;
+        c->pages_unshared -= 5000;
+        *t += 0.125;
+        return step_at(st, *t, c, cpu, false, step);
+}
+
+/* The ceiling holds ksmd's CPU averaged over at least half a second, not over each tenth-of-a-second check: a
+ * round's costly stretch (unique pages searched in both trees) passes in well under a second between cheap
+ * ones (pages already merged), and judged over each check it would be cut there and never reach the ceiling
+ * in the cheap stretch. */
+START_TEST(test_cpu_ceiling_averaged) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = { .full_scans = 1, .pages_sharing = 1000, .pages_unshared = 500000, .has_pages_scanned = true };
+        double t = 0;
+
+        started(&st, t, &c, &step);
+        /* Three checks at 1000 ‰: 0.375 s, not judged yet; the rate stays at the fastest. */
+        for (int i = 0; i < 3; i++) {
+                ck_assert_int_eq(paying_eighth(&st, &t, &c, 1000, &step), WHY_PAYING);
+                ck_assert_uint_eq(st.rate, S.max_rate);
+        }
+        /* The fourth makes half a second at 1000 ‰ against 800: × 0.8. */
+        ck_assert_int_eq(paying_eighth(&st, &t, &c, 1000, &step), WHY_CPU);
+        ck_assert_uint_eq(st.rate, 800000);
+        ck_assert(st.cpu_limited);
+        /* Until the next half second is over, the cut rate holds, whatever one check says. */
+        for (int i = 0; i < 3; i++) {
+                ck_assert_int_eq(paying_eighth(&st, &t, &c, i == 0 ? 1000 : 300, &step), WHY_PAYING);
+                ck_assert_uint_eq(st.rate, 800000);
+        }
+        /* One check at 1000 ‰ and three at 300 ‰: 475 ‰ on average, under the ceiling: back up (800/475). */
+        ck_assert_int_eq(paying_eighth(&st, &t, &c, 300, &step), WHY_PAYING);
+        ck_assert_uint_eq(st.rate, S.max_rate);
+        ck_assert(!st.cpu_limited);
+}
+END_TEST
+
 /* Over the ceiling at a check that found nothing to merge: the floor, not merely the ceiling's cut. */
 START_TEST(test_cpu_ceiling_idle) {
         AdaptiveState st = {};
@@ -663,13 +704,43 @@ START_TEST(test_knobs_follow_ksmd) {
         c.pages_scanned += 9000;
         c.pages_volatile += 30000;
         ck_assert_int_eq(step_at(&st, 0.53125, &c, 250, false, &step), WHY_SWEEP);
-        /* Too few pages scanned to measure: the cost stays what it was. */
+        /* Not half a second since it was measured: the cost stays what it was. */
         ck_assert_uint_eq(st.page_ns, 625);
-        /* ksmd busy all the time (over the ceiling: 800000 pages/s), 1250 ns a page: at most 4 times. */
-        c.pages_scanned += 100000;
-        ck_assert_int_eq(step_at(&st, 0.65625, &c, 1000, false, &step), WHY_CPU);
-        ck_assert_uint_eq(st.page_ns, 1250);
+        /* Then ksmd busy all the time for 0.5 s, 400000 pages (over the ceiling: 800000 pages/s): over the
+         * 0.53125 s since the last measure, 507.8 ms of CPU for 409000 pages, 1241 ns a page: at most 4 times. */
+        c.pages_scanned += 400000;
+        ck_assert_int_eq(step_at(&st, 1.03125, &c, 1000, false, &step), WHY_CPU);
+        ck_assert_uint_eq(st.page_ns, 1241);
         ck_assert_uint_eq(step.pages_to_scan, st.rate / 100 * 4);
+}
+END_TEST
+
+/* The cost per page for the knobs is measured over half a second or more, like the ceiling: a round passes
+ * through costly stretches (unique pages, searched in both trees) and cheap ones (pages already merged) in
+ * well under a second, and the cost of the last tenth of a second is the wrong one for the next. */
+START_TEST(test_knobs_cost_averaged) {
+        AdaptiveState st = {};
+        AdaptiveStep step;
+        KsmCounters c = HOST;
+        double t = 0;
+
+        ck_assert_int_eq(step_at(&st, t, &c, -1, false, &step), WHY_START);
+        /* Two costly eighths of a second (8000 pages at 700 ‰: 10.9 µs a page) and two cheap ones (100000
+         * pages at 300 ‰: 375 ns a page), new pages seen all along: still sweeping. */
+        for (int i = 0; i < 4; i++) {
+                bool costly = i % 2 == 0;
+
+                c.pages_scanned += costly ? 8000 : 100000;
+                c.pages_volatile += 20000;
+                t += 0.125;
+                ck_assert_int_eq(step_at(&st, t, &c, costly ? 700 : 300, false, &step), WHY_SWEEP);
+                if (i < 3)
+                        ck_assert_uint_eq(st.page_ns, 0);
+        }
+        /* 250 ms of CPU over 216000 pages: 1157 ns a page, more than ksmd has at 1000000 pages/s: 4 times
+         * rate/100, though the last eighth alone (375 ns) would ask for 16000. */
+        ck_assert_uint_eq(st.page_ns, 1157);
+        ck_assert_uint_eq(step.pages_to_scan, 40000);
 }
 END_TEST
 
@@ -1033,6 +1104,8 @@ int main(void) {
         tcase_add_test(tc, test_skipped_back);
         tcase_add_test(tc, test_unpaired);
         tcase_add_test(tc, test_cpu_ceiling);
+        tcase_add_test(tc, test_cpu_ceiling_averaged);
+        tcase_add_test(tc, test_knobs_cost_averaged);
         tcase_add_test(tc, test_cpu_ceiling_idle);
         tcase_add_test(tc, test_cpu_ceiling_paying);
         tcase_add_test(tc, test_back_off_unstretched);
