@@ -206,7 +206,7 @@ def run_policy(name, args, bins, deb, tmp):
         policy = Policy(name, args, bins, deb, tmp)
         t0 = bl.now()
         cpu0 = bl.cpu_seconds(ksmd)
-        # Cumulative since boot (pages_scanned: Linux 6.8+): kept as deltas from here.
+        # Cumulative since boot (pages_scanned: Linux 6.7+): kept as deltas from here.
         count0 = {k: counter(k) for k in ("pages_scanned", "full_scans")}
         first = [work.spawn() for _ in range(n)]
         for p in first:
