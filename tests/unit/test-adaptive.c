@@ -610,7 +610,8 @@ START_TEST(test_cpu_ceiling) {
 }
 END_TEST
 
-/* An eighth of a second later, 20000 pages scanned of which 5000 merged (paying), ksmd at @cpu ‰: the step's reason. */
+/* An eighth of a second later, 20000 pages scanned of which 5000 merged (paying), ksmd at @cpu ‰: the step's
+ * reason. */
 static AdaptiveWhy paying_eighth(AdaptiveState *st, double *t, KsmCounters *c, int cpu, AdaptiveStep *step) {
         c->pages_scanned += 20000;
         c->pages_sharing += 5000;
